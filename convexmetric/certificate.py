@@ -1,0 +1,241 @@
+"""Duality-gap certificates for any candidate metric (DESIGN.md §2).
+
+The dual of LMNN is ``max mu * 1^T alpha`` over ``alpha in [0, 1]^T`` with
+``S(alpha) = (1 - mu) P + mu * sum_t alpha_t A_t`` PSD. Any ``alpha`` in the box gives a
+valid lower bound after one of two repairs, both computed from
+``kappa = lambda_min(sum_t alpha_t A_t, P)`` (a generalised eigenvalue):
+
+* scaling: ``tau * alpha`` is dual feasible for ``tau = min(1, (1-mu) / (mu * max(0, -kappa)))``;
+* bounded region: every optimum has ``<P, M*> <= rho = f(M_hat) / (1 - mu)``, so
+  ``mu * 1^T alpha + rho * min(0, (1 - mu) + mu * kappa)`` bounds ``f*`` from below.
+
+The certificate takes the best bound over several dual points: the hinge indicator,
+smoothed-hinge weights and, when affordable, a *polished* dual that solves the small
+dual SDP over the triplets sitting on the margin.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg
+
+from .triplets import TripletWeights
+
+logger = logging.getLogger(__name__)
+
+#: Above this dimension, ``polish="auto"`` skips dual polishing (its SDP grows as d^2).
+POLISH_MAX_DIM = 64
+
+# Relative safety subtracted from computed generalised eigenvalues, so that round-off
+# in the eigen-solver cannot make a bound invalid; it costs rho * mu * 1e-10 * |kappa|.
+_KAPPA_SAFETY = 1e-10
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A lower bound on the optimal value derived from one dual point."""
+
+    value: float
+    lb_scale: float
+    lb_ball: float
+    kappa: float
+    tau: float
+    dual_sum: float
+    method: str
+    weights: TripletWeights = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Objective of a candidate ``M`` and a proven lower bound on the optimum.
+
+    ``gap = objective - lower_bound`` is an upper bound on ``f(M) - f*``;
+    ``relative_gap = gap / objective``.
+    """
+
+    objective: float
+    lower_bound: float
+    gap: float
+    relative_gap: float
+    lb_scale: float
+    lb_ball: float
+    method: str
+    n_support: int
+    n_polished: int
+    time: float
+    dual: TripletWeights = field(repr=False)
+    bounds: tuple = field(repr=False, default=())
+
+    def __str__(self) -> str:
+        return (f"f = {self.objective:.10g}, lower bound = {self.lower_bound:.10g}, "
+                f"gap = {self.gap:.3g} (relative {self.relative_gap:.3g}, dual: {self.method})")
+
+
+def _min_generalized_eig(problem, K: np.ndarray) -> float:
+    P = problem.pull_matrix
+    if problem._pull_definite:
+        return float(scipy.linalg.eigh(K, P, eigvals_only=True, subset_by_index=[0, 0])[0])
+    return float("nan")
+
+
+def _max_feasible_tau(problem, K: np.ndarray) -> float:
+    """Largest tau in [0, 1] with (1-mu) P + mu tau K PSD, by bisection (singular P)."""
+    mu, P = problem.mu, problem.pull_matrix
+    scale = np.abs(P).max() + mu * np.abs(K).max()
+
+    def ok(t):
+        return np.linalg.eigvalsh((1 - mu) * P + mu * t * K)[0] >= -1e-12 * scale
+
+    if ok(1.0):
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def lower_bound(problem, weights: TripletWeights, objective_value: float | None = None,
+                M=None, method: str = "given") -> Bound:
+    """Best of the scaling and bounded-region bounds for the dual point ``weights``.
+
+    ``objective_value`` (or ``M``, from which it is computed) is ``f`` at a feasible
+    point and enables the bounded-region bound; without either, only the scaling
+    bound is used.
+    """
+    w = weights.clipped()
+    mu = problem.mu
+    s = float(w.values.sum())
+    K = problem.weighted_sum(w.triplets, w.values)
+    if objective_value is None and M is not None:
+        objective_value = problem.objective(M)
+    rho = None if objective_value is None else max(float(objective_value), 0.0) / (1.0 - mu)
+
+    if not problem._pull_definite:
+        tau = _max_feasible_tau(problem, K)
+        lb = mu * tau * s
+        return Bound(max(lb, 0.0), lb, -np.inf, float("nan"), tau, s, method, w)
+
+    kappa = _min_generalized_eig(problem, K)
+    kappa_safe = kappa - _KAPPA_SAFETY * max(1.0, abs(kappa))
+    neg = max(0.0, -kappa)
+    tau = 1.0 if mu * neg <= (1.0 - mu) else (1.0 - mu) / (mu * neg)
+    if rho is None:
+        lb_scale, lb_ball = mu * tau * s, -np.inf
+    else:
+        lb_scale = mu * tau * s + rho * min(0.0, (1.0 - mu) + mu * tau * kappa_safe)
+        lb_ball = mu * s + rho * min(0.0, (1.0 - mu) + mu * kappa_safe)
+    value = max(lb_scale, lb_ball, 0.0)
+    return Bound(value, lb_scale, lb_ball, kappa, tau, s, method, w)
+
+
+def smoothed_duals(active, gammas=(0.0, 1e-1, 1e-3)) -> list:
+    """Dual points ``clip(z / gamma, 0, 1)`` on the triplets of an active set (``gamma=0``: indicator)."""
+    pos = active.margins > 0
+    ts, z = active.triplets.subset(pos), active.margins[pos]
+    out = []
+    for g in gammas:
+        vals = np.ones_like(z) if g <= 0 else np.clip(z / g, 0.0, 1.0)
+        out.append((TripletWeights(ts, vals), "indicator" if g <= 0 else f"smoothed(gamma={g:g})"))
+    return out
+
+
+def polish_dual(problem, active, band: float, max_free: int = 2000, backend: str = "CLARABEL",
+                backend_options: dict | None = None):
+    """Dual polishing: fix clear cases, solve the dual SDP over triplets on the margin.
+
+    ``alpha_t = 1`` where ``z_t > band``, ``0`` where ``z_t < -band``; the triplets
+    with ``|z_t| <= band`` (at most ``max_free``, nearest the margin first) are free
+    variables of the small SDP ``max sum alpha s.t. S(alpha) PSD, 0 <= alpha <= 1``.
+
+    Returns ``(TripletWeights, n_free)`` or ``(None, n_free)`` if the SDP failed.
+    """
+    import cvxpy as cp
+
+    z, ts = active.margins, active.triplets
+    near = np.abs(z) <= band
+    if near.sum() > max_free:
+        idx = np.flatnonzero(near)
+        idx = idx[np.argsort(np.abs(z[idx]), kind="stable")[:max_free]]
+        near = np.zeros_like(near)
+        near[idx] = True
+    fixed_one = (z > 0) & ~near
+    free_ts = ts.subset(near)
+    F = len(free_ts)
+    mu, d = problem.mu, problem.d
+    n_one = int(fixed_one.sum())
+    K_one = problem.weighted_sum(ts.subset(fixed_one), np.ones(n_one))
+    values = fixed_one.astype(np.float64)
+
+    a, b = free_ts.pairs.T
+    D = problem.X[a] - problem.X[b]
+    C = np.einsum("pi,pj->pij", D, D).reshape(len(a), d * d)  # row p: vec(C_p)
+    m = len(a)
+    # column f of CB is vec(A_f) = vec(C_target(f)) - vec(C_impostor(f))
+    CB = (C[free_ts.target_pair] - C[free_ts.impostor_pair]).T if F else None
+    # The clearly active triplets share one weight s in [0, 1] (ideally 1): this keeps
+    # the SDP feasible (alpha = 0, s = 0) even when M is far from optimal.
+    alpha = cp.Variable(F)
+    scale = cp.Variable()
+    S = (1 - mu) * problem.pull_matrix + mu * scale * K_one
+    if F:
+        S = S + mu * cp.reshape(CB @ alpha, (d, d), order="F")
+    cons = [alpha >= 0, alpha <= 1, scale >= 0, scale <= 1, 0.5 * (S + S.T) >> 0]
+    prob = cp.Problem(cp.Maximize(cp.sum(alpha) + n_one * scale), cons)
+    try:
+        prob.solve(solver=backend, **(backend_options or {}))
+    except cp.error.SolverError as exc:  # pragma: no cover - backend failure path
+        logger.warning("dual polishing failed (%s); using smoothed duals only", exc)
+        return None, F
+    if scale.value is None:
+        logger.warning("dual polishing returned no solution (status %s)", prob.status)
+        return None, F
+    values[fixed_one] = float(np.clip(scale.value, 0.0, 1.0))
+    if F:
+        values[near] = np.clip(alpha.value, 0.0, 1.0)
+    logger.debug("dual polishing: %d free triplets on %d pairs, status %s", F, m, prob.status)
+    return TripletWeights(ts, values), F
+
+
+def certify(problem, M, candidates=(), *, polish="auto", band: float = 1e-3, max_free: int = 2000,
+            backend: str = "CLARABEL") -> Certificate:
+    """Certificate of ``M`` from the best of the given and automatically built dual points.
+
+    Parameters
+    ----------
+    band : float
+        Polishing band, relative to the margin: triplets with ``|z_t| <= band * margin``
+        are left free in the polishing SDP.
+    """
+    t0 = time.perf_counter()
+    emb = problem.embed(M)
+    slack = band * problem.margin
+    active = problem.active_set(emb, slack)
+    f = problem._objective_from(emb, active)
+
+    cands = [(w, "given") for w in candidates]
+    if not candidates:
+        cands += smoothed_duals(active)
+    do_polish = polish if isinstance(polish, bool) else problem.d <= POLISH_MAX_DIM
+    n_free = 0
+    if do_polish:
+        pw, n_free = polish_dual(problem, active, slack, max_free, backend)
+        if pw is not None:
+            cands.append((pw, "polished"))
+    if not cands:
+        raise ValueError("no dual point to certify with (pass alpha or allow polish)")
+    bounds = [lower_bound(problem, w, f, method=name) for w, name in cands]
+    best = max(bounds, key=lambda b: b.value)
+    gap = f - best.value
+    if gap < -1e-9 * max(1.0, abs(f)):
+        logger.warning("lower bound exceeds objective by %.3g: numerical trouble", -gap)
+    gap = max(gap, 0.0)
+    rel = gap / f if f > 0 else (0.0 if gap == 0 else np.inf)
+    support = int(np.count_nonzero(best.weights.values))
+    return Certificate(objective=f, lower_bound=best.value, gap=gap, relative_gap=rel,
+                       lb_scale=best.lb_scale, lb_ball=best.lb_ball, method=best.method,
+                       n_support=support, n_polished=n_free, time=time.perf_counter() - t0,
+                       dual=best.weights, bounds=tuple(bounds))

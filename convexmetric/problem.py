@@ -1,0 +1,470 @@
+"""The LMNN problem specification: the one judge of every solver.
+
+:class:`LMNNProblem` holds the data, the fixed target neighbours and the triplet set,
+and evaluates the objective, margins, subgradient and duality-gap certificate of any
+candidate metric ``M``. Solvers never grade themselves; they call these methods.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import psd
+from .neighbors import DEFAULT_BLOCK_BYTES, exact_sq_dists, find_impostors, select_targets
+from .triplets import TripletSet, TripletWeights
+
+logger = logging.getLogger(__name__)
+
+#: Above this many candidate triplets, ``triplets="auto"`` keeps them implicit.
+DEFAULT_MAX_ENUMERATED = 2_000_000
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A PSD metric prepared for evaluation: ``M = L.T @ L`` and ``Z = X @ L.T``."""
+
+    M: np.ndarray
+    L: np.ndarray
+    Z: np.ndarray
+    min_eig_ratio: float
+
+
+@dataclass(frozen=True)
+class ActiveTriplets:
+    """Triplets whose margin ``z_t = margin + d_M(i,j) - d_M(i,l)`` exceeds ``-slack``."""
+
+    triplets: TripletSet
+    margins: np.ndarray
+    slack: float
+
+    def __len__(self) -> int:
+        return len(self.triplets)
+
+    def violators(self, threshold: float = 0.0) -> TripletSet:
+        """The triplets with ``z_t > threshold``."""
+        return self.triplets.subset(self.margins > threshold)
+
+
+def _validate_data(X, y):
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n_samples, n_features), got {X.ndim} dimension(s)")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
+    X = X.astype(np.float64)
+    n, d = X.shape
+    if n < 2 or d < 1:
+        raise ValueError(f"X must have at least 2 samples and 1 feature, got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"X contains NaN or infinite values (first at row {bad[0]}, column {bad[1]})")
+    y = np.asarray(y)
+    if y.ndim != 1:
+        y = np.squeeze(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D, got shape {np.shape(y)}")
+    if y.shape[0] != n:
+        raise ValueError(f"X has {n} samples but y has {y.shape[0]} labels")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinite labels")
+    classes, labels = np.unique(y, return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(f"LMNN needs at least two classes, y has {classes.size}")
+    return X, y, classes, labels.astype(np.int64)
+
+
+def _laplacian_product(X: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``sum_p w_p (x_a - x_b)(x_a - x_b)^T`` as ``X^T (diag(r) - W - W^T) X``.
+
+    One sparse product and one n x d x d GEMM, whatever the number of pairs.
+    """
+    n = X.shape[0]
+    keep = w != 0
+    a, b, w = a[keep], b[keep], w[keep]
+    if a.size == 0:
+        return np.zeros((X.shape[1], X.shape[1]))
+    if a.size * 4 < n:  # few pairs: the direct outer-product form is cheaper
+        D = X[a] - X[b]
+        G = (D * w[:, None]).T @ D
+    else:
+        W = sp.csr_matrix((w, (a, b)), shape=(n, n))
+        deg = np.bincount(a, w, n) + np.bincount(b, w, n)
+        LX = deg[:, None] * X - W @ X - W.T @ X
+        G = X.T @ LX
+    return 0.5 * (G + G.T)
+
+
+class LMNNProblem:
+    """Large Margin Nearest Neighbour metric learning as a convex problem in ``M``.
+
+    ``f(M) = (1 - mu) <P, M> + mu * sum_t [margin + <C_ij, M> - <C_il, M>]_+`` over
+    ``M`` PSD, where ``P`` sums the target-pair matrices and ``t = (i, j, l)`` runs over
+    triplets of a point, one of its target neighbours and a differently-labelled point.
+
+    Parameters
+    ----------
+    X : array-like (n, d)
+        Data. Standardise it first if the features have different units.
+    y : array-like (n,)
+        Class labels (any hashable values).
+    k : int, default 3
+        Target neighbours per point: same-class Euclidean nearest neighbours, ties
+        broken by smaller index. A class with ``m <= k`` members gives its points
+        ``m - 1`` targets, with a warning (a singleton class: none).
+    mu : float in (0, 1), default 0.5
+        Weight of the push (hinge) term against the pull term.
+    margin : float > 0, default 1.0
+    targets : array-like (n, k') of int, optional
+        Explicit target neighbours; ``-1`` marks an empty slot. Overrides ``k``.
+    triplets : {"auto", "all", "implicit"} or array-like (T, 3), default "auto"
+        ``"all"`` enumerates every (point, target, differently-labelled point) triplet;
+        ``"implicit"`` never enumerates them and finds the relevant ones by a blockwise
+        impostor search at each evaluation; ``"auto"`` enumerates when there are at
+        most ``max_enumerated``. An array gives explicit triplets ``(i, j, l)``.
+    max_enumerated : int
+        Threshold for ``triplets="auto"``.
+    block_bytes : int
+        Working-memory budget of one impostor-search block.
+    search_dtype : {"float64", "float32"}
+        Precision of the impostor search's matrix products; candidates are always
+        re-checked in float64, so results are exact either way.
+    """
+
+    def __init__(self, X, y, k: int = 3, mu: float = 0.5, margin: float = 1.0, *,
+                 targets=None, triplets="auto", max_enumerated: int = DEFAULT_MAX_ENUMERATED,
+                 block_bytes: int = DEFAULT_BLOCK_BYTES, search_dtype="float64"):
+        self.X, self.y, self.classes, self.labels = _validate_data(X, y)
+        self.n, self.d = self.X.shape
+        if not (isinstance(mu, (int, float, np.floating)) and 0.0 < float(mu) < 1.0):
+            raise ValueError(f"mu must lie strictly between 0 and 1, got {mu!r}")
+        if not (np.isfinite(margin) and margin > 0):
+            raise ValueError(f"margin must be a positive number, got {margin!r}")
+        self.mu = float(mu)
+        self.margin = float(margin)
+        self.block_bytes = int(block_bytes)
+        self.search_dtype = np.dtype(search_dtype)
+        if self.search_dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ValueError(f"search_dtype must be float64 or float32, got {search_dtype!r}")
+
+        if targets is None:
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+                raise ValueError(f"k must be a positive integer, got {k!r}")
+            self.k = int(k)
+            self._warn_small_classes()
+            self.targets = select_targets(self.X, self.labels, self.k, self.block_bytes)
+        else:
+            self.targets = self._validate_targets(targets)
+            self.k = self.targets.shape[1]
+        self.targets.setflags(write=False)
+
+        valid = self.targets >= 0
+        self._pull_a = np.repeat(np.arange(self.n), valid.sum(1))
+        self._pull_b = self.targets[valid]
+        self.n_targets_per_point = valid.sum(1)
+        self.pull_matrix = _laplacian_product(self.X, self._pull_a, self._pull_b,
+                                              np.ones(self._pull_a.size))
+        self.pull_matrix.setflags(write=False)
+        self._check_pull_rank()
+
+        class_sizes = np.bincount(self.labels)
+        self.n_candidate_triplets = int(np.sum(self.n_targets_per_point
+                                               * (self.n - class_sizes[self.labels])))
+        self.triplets = self._build_triplets(triplets, int(max_enumerated))
+        logger.debug("LMNNProblem n=%d d=%d k=%d: %s", self.n, self.d, self.k, self.triplet_form)
+
+    # -- construction helpers ---------------------------------------------------
+    def _warn_small_classes(self):
+        sizes = np.bincount(self.labels)
+        for c in np.flatnonzero(sizes <= self.k):
+            got = sizes[c] - 1
+            warnings.warn(
+                f"class {self.classes[c].item()!r} has {sizes[c]} member(s), fewer than k + 1 = {self.k + 1}: "
+                f"its points get {got} target neighbour(s) instead of {self.k}",
+                UserWarning, stacklevel=3)
+
+    def _validate_targets(self, targets):
+        t = np.asarray(targets)
+        if t.ndim == 1:
+            t = t[:, None]
+        if t.ndim != 2 or t.shape[0] != self.n:
+            raise ValueError(f"targets must have shape (n, k) with n = {self.n}, got {np.shape(targets)}")
+        if not np.issubdtype(t.dtype, np.integer):
+            raise ValueError(f"targets must be integer indices, got dtype {t.dtype}")
+        t = t.astype(np.int64)
+        if t.shape[1] < 1:
+            raise ValueError("targets must hold at least one column")
+        if np.any((t < -1) | (t >= self.n)):
+            raise ValueError(f"target indices must lie in [0, {self.n}) (or -1 for an empty slot)")
+        rows = np.arange(self.n)[:, None]
+        if np.any(t == rows):
+            raise ValueError("a point cannot be its own target neighbour")
+        valid = t >= 0
+        if np.any(self.labels[np.where(valid, t, 0)][valid] != np.broadcast_to(self.labels[:, None], t.shape)[valid]):
+            warnings.warn("some target neighbours have a different label from their anchor", UserWarning,
+                          stacklevel=3)
+        srt = np.sort(np.where(valid, t, -1 - np.arange(t.shape[1])), axis=1)
+        if np.any(srt[:, 1:] == srt[:, :-1]):
+            raise ValueError("a point lists the same target neighbour twice")
+        return np.ascontiguousarray(t)
+
+    def _check_pull_rank(self):
+        w = np.linalg.eigvalsh(self.pull_matrix)
+        self._pull_definite = bool(w[0] > 1e-12 * max(w[-1], 1e-300))
+        if not self._pull_definite:
+            warnings.warn(
+                "the target differences do not span the feature space (pull matrix is singular): "
+                "strong duality may fail and certificates fall back to a weaker bound; "
+                "consider removing constant or collinear features", UserWarning, stacklevel=3)
+
+    def _build_triplets(self, spec, max_enumerated):
+        if isinstance(spec, str):
+            if spec not in ("auto", "all", "implicit"):
+                raise ValueError(f"triplets must be 'auto', 'all', 'implicit' or an (T, 3) array, got {spec!r}")
+            if spec == "implicit" or (spec == "auto" and self.n_candidate_triplets > max_enumerated):
+                return None
+            return self._enumerate_all()
+        t = np.asarray(spec)
+        if t.ndim != 2 or t.shape[1] != 3 or not np.issubdtype(t.dtype, np.integer):
+            raise ValueError(f"explicit triplets must be an integer array of shape (T, 3), got {t.shape} {t.dtype}")
+        if t.size and (t.min() < 0 or t.max() >= self.n):
+            raise ValueError(f"triplet indices must lie in [0, {self.n})")
+        i, j, l = t.T.astype(np.int64)
+        if np.any(i == j) or np.any(i == l):
+            raise ValueError("a triplet (i, j, l) needs i != j and i != l")
+        if np.any(self.labels[l] == self.labels[i]):
+            warnings.warn("some triplets' impostor has the anchor's label", UserWarning, stacklevel=3)
+        ts = TripletSet(i, j, l, self.n)
+        if len(ts) < t.shape[0]:
+            warnings.warn(f"{t.shape[0] - len(ts)} duplicate triplet(s) dropped", UserWarning, stacklevel=3)
+        return ts
+
+    def _enumerate_all(self) -> TripletSet:
+        n = self.n
+        keys = []
+        for c in range(self.classes.size):
+            members = np.flatnonzero(self.labels == c)
+            others = np.flatnonzero(self.labels != c)
+            t = self.targets[members]
+            valid = t >= 0
+            ij = (np.repeat(members, valid.sum(1)) * n + t[valid])
+            keys.append((ij[:, None] * n + others[None, :]).ravel())
+        keys = np.sort(np.concatenate(keys)) if keys else np.empty(0, np.int64)
+        return TripletSet.from_keys(keys, n)
+
+    # -- descriptive properties -------------------------------------------------
+    @property
+    def is_enumerated(self) -> bool:
+        """Whether the triplets are stored explicitly (else: implicit, searched)."""
+        return self.triplets is not None
+
+    @property
+    def n_triplets(self) -> int:
+        """Number of triplets in the problem (stored or implicit)."""
+        return len(self.triplets) if self.is_enumerated else self.n_candidate_triplets
+
+    @property
+    def triplet_form(self) -> str:
+        if self.is_enumerated:
+            return f"{len(self.triplets)} enumerated triplets on {self.triplets.n_pairs} pairs"
+        return f"{self.n_candidate_triplets} implicit triplets (impostor search)"
+
+    def __repr__(self) -> str:
+        return (f"LMNNProblem(n={self.n}, d={self.d}, classes={self.classes.size}, k={self.k}, "
+                f"mu={self.mu}, margin={self.margin}, {self.triplet_form})")
+
+    # -- evaluation -------------------------------------------------------------
+    def embed(self, M) -> Embedding:
+        """Validate ``M`` and factor it as ``L.T @ L``.
+
+        ``M`` must be symmetric and PSD up to :data:`convexmetric.psd.PSD_RTOL`;
+        eigenvalues within that tolerance below zero are treated as zero, so ``M``
+        is evaluated as its PSD projection. Larger negative eigenvalues raise.
+        """
+        if isinstance(M, Embedding):
+            return M
+        M = psd.check_square(M, self.d)
+        w, V = np.linalg.eigh(M)
+        scale = np.abs(w).max() if w.size else 0.0
+        ratio = 0.0 if scale == 0 else float(w[0] / scale)
+        if ratio < -psd.PSD_RTOL:
+            raise ValueError(
+                f"M is not positive semidefinite (lambda_min / max|lambda| = {ratio:.3g}); "
+                "project it first with convexmetric.psd.project_psd")
+        pos = w > 0
+        L = (V[:, pos] * np.sqrt(w[pos])).T
+        Mp = psd.symmetrize(L.T @ L) if ratio < 0 else M
+        return Embedding(M=Mp, L=L, Z=self.X @ L.T, min_eig_ratio=ratio)
+
+    def target_sq_dists(self, M) -> np.ndarray:
+        """Squared learned distances to the target neighbours, shape (n, k), NaN in empty slots."""
+        emb = self.embed(M)
+        out = np.full(self.targets.shape, np.nan)
+        valid = self.targets >= 0
+        out[valid] = exact_sq_dists(emb.Z, self._pull_a, self._pull_b)
+        return out
+
+    def active_set(self, M, slack: float = 0.0) -> ActiveTriplets:
+        """Triplets with margin ``z_t > -slack`` at ``M``, with their margins.
+
+        For enumerated triplets this filters all margins; for implicit triplets it
+        runs the blockwise impostor search with radius
+        ``max_j d_M(i, j) + margin + slack`` around each point, so it is exact
+        without ever listing the other triplets.
+        """
+        if not np.isfinite(slack) or slack < 0:
+            raise ValueError(f"slack must be a finite non-negative number, got {slack!r}")
+        emb = self.embed(M)
+        if self.is_enumerated:
+            ts = self.triplets
+            z = self._margins_of(emb, ts)
+            keep = z > -slack
+            return ActiveTriplets(ts.subset(keep), z[keep], float(slack))
+        return self._search_active(emb, float(slack))
+
+    def _margins_of(self, emb: Embedding, ts: TripletSet) -> np.ndarray:
+        if len(ts) == 0:
+            return np.empty(0)
+        a, b = ts.pairs.T
+        dist = exact_sq_dists(emb.Z, a, b)
+        return self.margin + dist[ts.target_pair] - dist[ts.impostor_pair]
+
+    def _search_active(self, emb: Embedding, slack: float) -> ActiveTriplets:
+        n, k = self.n, self.k
+        dt = np.full(self.targets.shape, -np.inf)
+        valid = self.targets >= 0
+        dt[valid] = exact_sq_dists(emb.Z, self._pull_a, self._pull_b)
+        radius = dt.max(axis=1) + self.margin + slack  # -inf for points without targets
+        a, l, dil = find_impostors(emb.Z, self.labels, radius, self.block_bytes, self.search_dtype)
+        if a.size == 0:
+            return ActiveTriplets(TripletSet.empty(n), np.empty(0), slack)
+        z = self.margin + dt[a] - dil[:, None]  # (pairs, k); -inf in empty slots
+        r, s = np.nonzero(z > -slack)
+        ai = a[r]
+        keys = (ai * n + self.targets[ai, s]) * n + l[r]
+        order = np.argsort(keys, kind="stable")
+        return ActiveTriplets(TripletSet.from_keys(keys[order], n), z[r, s][order], slack)
+
+    def margins(self, M) -> np.ndarray:
+        """Margins ``z_t`` of all enumerated triplets, in :attr:`triplets` order.
+
+        Implicit problems have no list of all triplets: use :meth:`active_set`.
+        """
+        if not self.is_enumerated:
+            raise ValueError("this problem's triplets are implicit (never enumerated); "
+                             "use active_set(M, slack) for the triplets with z_t > -slack")
+        return self._margins_of(self.embed(M), self.triplets)
+
+    def pull_value(self, M) -> float:
+        """``<P, M>``: the sum of squared learned distances to target neighbours."""
+        emb = self.embed(M)
+        return float(np.sum(self.pull_matrix * emb.M))
+
+    def objective(self, M) -> float:
+        """The LMNN objective ``f(M)``."""
+        emb = self.embed(M)
+        act = self.active_set(emb, 0.0)
+        return self._objective_from(emb, act)
+
+    def _objective_from(self, emb: Embedding, act: ActiveTriplets) -> float:
+        push = float(np.sum(act.margins[act.margins > 0]))
+        return (1.0 - self.mu) * float(np.sum(self.pull_matrix * emb.M)) + self.mu * push
+
+    def weighted_sum(self, triplets: TripletSet, alpha) -> np.ndarray:
+        """``sum_t alpha_t A_t`` (d x d) in graph-Laplacian form."""
+        beta = triplets.pair_weights(alpha)
+        if len(triplets) == 0:
+            return np.zeros((self.d, self.d))
+        a, b = triplets.pairs.T
+        return _laplacian_product(self.X, a, b, beta)
+
+    def gradient_from_weights(self, triplets: TripletSet, alpha) -> np.ndarray:
+        """``S(alpha) = (1 - mu) P + mu * sum_t alpha_t A_t``.
+
+        With ``alpha`` the hinge indicator this is a subgradient of ``f``; with
+        ``alpha = clip(z / gamma, 0, 1)`` the gradient of the Huber-smoothed objective;
+        for a dual point it is the dual slack matrix.
+        """
+        return (1.0 - self.mu) * self.pull_matrix + self.mu * self.weighted_sum(triplets, alpha)
+
+    def subgradient(self, M) -> np.ndarray:
+        """A subgradient of ``f`` at ``M``: ``(1 - mu) P + mu * sum_{z_t > 0} A_t``."""
+        return self.objective_and_subgradient(M)[1]
+
+    def objective_and_subgradient(self, M):
+        """``(f(M), G)`` from a single margin evaluation."""
+        emb = self.embed(M)
+        act = self.active_set(emb, 0.0)
+        viol = act.margins > 0
+        G = self.gradient_from_weights(act.triplets.subset(viol), np.ones(int(viol.sum())))
+        return self._objective_from(emb, act), G
+
+    def smoothed_objective_and_gradient(self, M, gamma: float):
+        """Huber-smoothed objective, its gradient and the true objective, in one pass.
+
+        The hinge ``[z]_+`` is replaced by ``h(z) = z^2 / (2 gamma)`` on ``[0, gamma]`` and
+        ``z - gamma / 2`` above, whose derivative is ``clip(z / gamma, 0, 1)``. Then
+        ``f_gamma <= f <= f_gamma + mu * gamma / 2 * #{z_t > 0}``.
+
+        Returns
+        -------
+        f_gamma, gradient, f, active : float, ndarray (d, d), float, ActiveTriplets
+        """
+        if not gamma > 0:
+            raise ValueError(f"gamma must be positive, got {gamma!r}")
+        emb = self.embed(M)
+        act = self.active_set(emb, 0.0)
+        z = act.margins
+        weights = np.clip(z / gamma, 0.0, 1.0)
+        huber = np.where(z > gamma, z - 0.5 * gamma, 0.5 * z * z / gamma)
+        pull = (1.0 - self.mu) * float(np.sum(self.pull_matrix * emb.M))
+        G = self.gradient_from_weights(act.triplets, weights)
+        return pull + self.mu * float(huber.sum()), G, pull + self.mu * float(z.sum()), act
+
+    # -- certificate ------------------------------------------------------------
+    def lower_bound(self, alpha, objective_value: float | None = None, M=None):
+        """Lower bound on the optimal value from a dual point ``alpha`` (see :mod:`.certificate`)."""
+        from .certificate import lower_bound
+        return lower_bound(self, self._as_weights(alpha), objective_value, M)
+
+    def certificate(self, M, alpha=None, *, polish="auto", **polish_options):
+        """Duality-gap certificate of ``M``: objective, lower bound and gaps.
+
+        Parameters
+        ----------
+        M : array-like (d, d)
+            A PSD candidate metric.
+        alpha : None, array (T,), TripletWeights, or a list of these
+            Dual point(s) to bound with. An array needs enumerated triplets. Without
+            one, the hinge indicator and smoothed-hinge weights at ``M`` are used.
+        polish : bool or "auto"
+            Also build a dual point by dual polishing (DESIGN.md §2); ``"auto"``
+            polishes when ``d <= certificate.POLISH_MAX_DIM``.
+
+        Returns
+        -------
+        Certificate
+        """
+        from .certificate import certify
+        if alpha is None:
+            cands = []
+        elif isinstance(alpha, (list, tuple)):
+            cands = [self._as_weights(a) for a in alpha]
+        else:
+            cands = [self._as_weights(alpha)]
+        return certify(self, M, cands, polish=polish, **polish_options)
+
+    def _as_weights(self, alpha) -> TripletWeights:
+        if isinstance(alpha, TripletWeights):
+            if alpha.triplets.n != self.n:
+                raise ValueError("dual weights were built for a different data set")
+            return alpha
+        if not self.is_enumerated:
+            raise ValueError("an alpha array needs enumerated triplets; pass TripletWeights instead")
+        alpha = np.asarray(alpha, dtype=np.float64).ravel()
+        if alpha.shape != (len(self.triplets),):
+            raise ValueError(f"alpha must have one entry per triplet ({len(self.triplets)}), got {alpha.shape}")
+        return TripletWeights(self.triplets, alpha)

@@ -1,0 +1,78 @@
+"""Positive-semidefinite helpers: projection, factorisation and tolerances.
+
+LMNN optimises a metric ``M`` over the PSD cone. Every solver hands its iterate to
+these helpers so that "how PSD is PSD enough" is decided in one place.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: Relative tolerance under which a negative eigenvalue counts as round-off.
+#: An eigenvalue ``lam`` of ``M`` is accepted when ``lam >= -PSD_RTOL * max|eig(M)|``.
+PSD_RTOL = 1e-8
+
+
+def symmetrize(M: np.ndarray) -> np.ndarray:
+    """Return ``(M + M.T) / 2`` as float64."""
+    M = np.asarray(M, dtype=np.float64)
+    return 0.5 * (M + M.T)
+
+
+def check_square(M: np.ndarray, d: int, name: str = "M") -> np.ndarray:
+    """Validate a candidate metric: a finite, (nearly) symmetric ``d x d`` array.
+
+    Returns the symmetrised float64 copy. Raises ``ValueError`` naming what is wrong.
+    """
+    M = np.asarray(M, dtype=np.float64)
+    if M.shape != (d, d):
+        raise ValueError(f"{name} must have shape ({d}, {d}) to match the data, got {M.shape}")
+    if not np.all(np.isfinite(M)):
+        raise ValueError(f"{name} contains NaN or infinite entries")
+    scale = max(np.abs(M).max(), 1.0)
+    asym = np.abs(M - M.T).max()
+    if asym > 1e-8 * scale:
+        raise ValueError(f"{name} is not symmetric (max |M - M.T| = {asym:.3g})")
+    return symmetrize(M)
+
+
+def eigh_psd(M: np.ndarray):
+    """Eigen-decomposition of a symmetric matrix, eigenvalues ascending."""
+    return np.linalg.eigh(symmetrize(M))
+
+
+def project_psd(M: np.ndarray) -> np.ndarray:
+    """Euclidean (Frobenius) projection onto the PSD cone: clip negative eigenvalues."""
+    w, V = eigh_psd(M)
+    w = np.maximum(w, 0.0)
+    return symmetrize((V * w) @ V.T)
+
+
+def min_eig_ratio(M: np.ndarray) -> float:
+    """``lambda_min(M) / max|lambda(M)|`` (0 for the zero matrix)."""
+    w = np.linalg.eigvalsh(symmetrize(M))
+    scale = np.abs(w).max()
+    return 0.0 if scale == 0 else float(w[0] / scale)
+
+
+def is_psd(M: np.ndarray, rtol: float = PSD_RTOL) -> bool:
+    """True when ``M`` is PSD up to the relative tolerance ``rtol``."""
+    return min_eig_ratio(M) >= -rtol
+
+
+def components_from_metric(M: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+    """Factor ``M = L.T @ L`` with ``L`` of shape ``(r, d)``, ``r`` the numerical rank.
+
+    Rows are ordered by decreasing eigenvalue, so ``L[:p]`` is the best rank-``p``
+    projection. Eigenvalues below ``rtol * lambda_max`` are dropped.
+    """
+    w, V = eigh_psd(M)
+    top = w.max() if w.size else 0.0
+    keep = w > rtol * max(top, 0.0) if top > 0 else np.zeros_like(w, dtype=bool)
+    w, V = w[keep][::-1], V[:, keep][:, ::-1]
+    return (V * np.sqrt(w)).T
+
+
+def metric_from_components(L: np.ndarray) -> np.ndarray:
+    """``M = L.T @ L`` for a linear map ``L`` of shape ``(r, d)``."""
+    L = np.asarray(L, dtype=np.float64)
+    return symmetrize(L.T @ L)

@@ -1,0 +1,124 @@
+"""Solver registry and the single entry point :func:`solve`.
+
+Each solver is registered by name with the module that defines it and the packages it
+needs, so :func:`available_solvers` answers without importing any optional backend.
+Registration order is preference order.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from dataclasses import dataclass
+
+from .base import Solver, StopSolver
+
+logger = logging.getLogger("convexmetric.solvers")
+
+
+@dataclass(frozen=True)
+class SolverEntry:
+    """Where a solver lives and what it needs."""
+
+    name: str
+    module: str
+    cls: str
+    requires: tuple
+    exact: bool
+    description: str
+    preset: tuple = ()  # options fixed by this registry name, as (key, value) pairs
+
+    def is_available(self) -> bool:
+        return all(importlib.util.find_spec(mod) is not None for mod in self.requires)
+
+    def load(self):
+        return getattr(importlib.import_module(self.module), self.cls)
+
+
+REGISTRY: dict[str, SolverEntry] = {}
+
+
+def register(entry: SolverEntry) -> None:
+    """Add a solver to the registry (later entries are less preferred)."""
+    if entry.name in REGISTRY:
+        raise ValueError(f"solver {entry.name!r} is already registered")
+    REGISTRY[entry.name] = entry
+
+
+for _entry in (
+    SolverEntry("hybrid", "convexmetric.solvers.hybrid", "HybridSolver", ("cvxpy", "clarabel"), True,
+                "accelerated smoothed warm start, then the exact active-set SDP"),
+    SolverEntry("active-set", "convexmetric.solvers.active_set", "ActiveSetSDP", ("cvxpy", "clarabel"), True,
+                "exact SDP on a growing working set of triplets (CLARABEL)"),
+    SolverEntry("sdp-clarabel", "convexmetric.solvers.sdp", "CvxpySDP", ("cvxpy", "clarabel"), True,
+                "full SDP through CVXPY + CLARABEL", (("backend", "CLARABEL"),)),
+    SolverEntry("sdp-scs", "convexmetric.solvers.sdp", "CvxpySDP", ("cvxpy", "scs"), True,
+                "full SDP through CVXPY + SCS", (("backend", "SCS"),)),
+    SolverEntry("sdp-mosek", "convexmetric.solvers.sdp", "CvxpySDP", ("cvxpy", "mosek"), True,
+                "full SDP through CVXPY + MOSEK (needs a licence)", (("backend", "MOSEK"),)),
+    SolverEntry("fista", "convexmetric.solvers.first_order", "AcceleratedSmoothed", ("numpy",), False,
+                "accelerated projected gradient on a Huber-smoothed hinge, gamma continuation"),
+    SolverEntry("subgradient", "convexmetric.solvers.first_order", "ProjectedSubgradient", ("numpy",), False,
+                "Weinberger-Saul projected subgradient with an active set"),
+):
+    register(_entry)
+
+
+def available_solvers(exact: bool | None = None) -> list[str]:
+    """Names of the registered solvers whose packages are installed, in preference order."""
+    return [e.name for e in REGISTRY.values()
+            if e.is_available() and (exact is None or e.exact == exact)]
+
+
+def get_solver(name: str, **options) -> Solver:
+    """Instantiate a registered solver with options."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown solver {name!r}; registered: {list(REGISTRY)}")
+    entry = REGISTRY[name]
+    if not entry.is_available():
+        raise ImportError(f"solver {name!r} needs the package(s) {entry.requires}; install them first")
+    preset = dict(entry.preset)
+    clash = set(preset) & set(options)
+    if clash:
+        raise TypeError(f"solver {name!r} fixes option(s) {sorted(clash)}")
+    solver = entry.load()(**preset, **options)
+    solver.name = name
+    return solver
+
+
+#: ``solver="auto"`` uses an exact method up to this dimension.
+AUTO_EXACT_MAX_DIM = 60
+
+
+def choose_solver(problem) -> str:
+    """The solver ``"auto"`` picks for ``problem``: exact hybrid for small d, else FISTA."""
+    exact = "hybrid" if "hybrid" in available_solvers() else None
+    if exact and problem.d <= AUTO_EXACT_MAX_DIM:
+        return exact
+    return "fista"
+
+
+def solve(problem, solver="auto", **options):
+    """Solve an LMNN problem and return a certified :class:`~convexmetric.LMNNResult`.
+
+    Parameters
+    ----------
+    problem : LMNNProblem
+    solver : str or Solver
+        A registry name (see :func:`available_solvers`), ``"auto"``, or a solver
+        instance (then ``options`` must be empty).
+    **options
+        Solver options (see each solver's docstring).
+    """
+    if isinstance(solver, Solver):
+        if options:
+            raise TypeError("pass options to the solver instance, not to solve()")
+        return solver.solve(problem)
+    if solver == "auto":
+        solver = choose_solver(problem)
+        logger.info("solver='auto' picked %r for %r", solver, problem)
+    return get_solver(solver, **options).solve(problem)
+
+
+__all__ = ["REGISTRY", "SolverEntry", "Solver", "StopSolver", "available_solvers", "choose_solver",
+           "get_solver", "register", "solve"]

@@ -1,0 +1,158 @@
+"""What every solver shares: options, warm starts, limits, callbacks and certification.
+
+A solver subclasses :class:`Solver`, declares its options in ``defaults`` and
+implements :meth:`Solver._run`, which yields nothing but calls :meth:`Solver.record`
+each iteration. The base class times the run (certification excluded), honours the
+time limit, the callback and Ctrl-C, certifies the final iterate with the problem's
+own certificate and packs an :class:`~convexmetric.result.LMNNResult`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from .. import psd
+from ..result import INTERRUPTED, OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT, LMNNResult
+
+logger = logging.getLogger("convexmetric.solvers")
+
+
+class StopSolver(Exception):
+    """Raised inside a run to stop it early with a given status."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Solver:
+    """Base class of all LMNN solvers.
+
+    Common options
+    --------------
+    tol : float
+        Target certified relative gap: status is ``optimal`` when reached.
+    time_limit : float or None
+        Wall-clock seconds for the solve phase.
+    max_iter : int
+    warm_start : array (d, d) or None
+        Initial metric (projected onto the PSD cone).
+    callback : callable or None
+        ``callback(info) -> bool``; called each recorded iteration with a dict of
+        ``iteration, time, objective, M`` (and ``lower_bound`` when known); returning
+        True stops the run with status ``user_limit``.
+    certify : bool
+        Certify the final iterate (default True).
+    verbose : bool
+        Log progress at INFO level instead of DEBUG.
+    """
+
+    name = "base"
+    exact = False
+    #: Options and defaults common to every solver; subclasses extend ``defaults``.
+    common_defaults = dict(tol=1e-6, time_limit=None, max_iter=10_000, warm_start=None,
+                           callback=None, certify=True, verbose=False)
+    defaults: dict = {}
+
+    def __init__(self, **options):
+        allowed = {**self.common_defaults, **self.defaults}
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise TypeError(f"solver {self.name!r} got unknown option(s) {unknown}; "
+                            f"it accepts {sorted(allowed)}")
+        self.options = {**allowed, **options}
+        tol = self.options["tol"]
+        if not (np.isfinite(tol) and tol > 0):
+            raise ValueError(f"tol must be a positive number, got {tol!r}")
+        tl = self.options["time_limit"]
+        if tl is not None and not tl > 0:
+            raise ValueError(f"time_limit must be positive or None, got {tl!r}")
+        cb = self.options["callback"]
+        if cb is not None and not callable(cb):
+            raise TypeError("callback must be callable")
+
+    # -- helpers for subclasses -------------------------------------------------
+    def _log(self, msg, *args):
+        logger.log(logging.INFO if self.options["verbose"] else logging.DEBUG, msg, *args)
+
+    def initial_metric(self, problem) -> np.ndarray:
+        """Warm start projected onto the PSD cone, or the identity (Euclidean metric)."""
+        M0 = self.options["warm_start"]
+        if M0 is None:
+            return np.eye(problem.d)
+        if hasattr(M0, "M") and not isinstance(M0, np.ndarray):  # an LMNNResult
+            M0 = M0.M
+        M0 = psd.check_square(M0, problem.d, "warm_start")
+        return psd.project_psd(M0)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def record(self, iteration: int, M, objective: float, **extra) -> None:
+        """Log an iteration, keep the best iterate, apply limits and the callback."""
+        rec = {"iteration": iteration, "time": self.elapsed(), "objective": float(objective), **extra}
+        self.history.append(rec)
+        if objective < self._best[1]:
+            self._best = (np.array(M, copy=True), float(objective))
+        self._log("%s it %d  f=%.8g %s t=%.2fs", self.name, iteration, objective,
+                  " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in extra.items()), rec["time"])
+        cb = self.options["callback"]
+        if cb is not None and cb({**rec, "M": M}):
+            raise StopSolver(USER_LIMIT, "stopped by callback")
+        tl = self.options["time_limit"]
+        if tl is not None and rec["time"] > tl:
+            raise StopSolver(USER_LIMIT, f"time limit {tl}s reached")
+
+    # -- the template -----------------------------------------------------------
+    def _run(self, problem):  # pragma: no cover - abstract
+        """Solve; return ``(M, status, nit, info)``. Call :meth:`record` each iteration.
+
+        ``info["dual"]`` may hold a list of dual points (TripletWeights) for the final
+        certificate, and ``info["polish"]`` whether to polish (default "auto").
+        """
+        raise NotImplementedError
+
+    def solve(self, problem) -> LMNNResult:
+        """Run the solver on ``problem`` and return a certified :class:`LMNNResult`."""
+        self.history = []
+        self._best = (None, np.inf)
+        self.setup_time = 0.0
+        self._t0 = time.perf_counter()
+        info = {}
+        try:
+            M, status, nit, info = self._run(problem)
+        except StopSolver as stop:
+            M, status, nit = self._best[0], stop.status, len(self.history)
+            info = {"stop_reason": stop.reason}
+            self._log("%s stopped: %s", self.name, stop.reason)
+        except KeyboardInterrupt:
+            M, status, nit = self._best[0], INTERRUPTED, len(self.history)
+            info = {"stop_reason": "KeyboardInterrupt"}
+            logger.warning("%s interrupted: returning the best iterate so far", self.name)
+        solve_time = self.elapsed() - self.setup_time
+        if M is None:
+            M = self.initial_metric(problem)
+        M = psd.project_psd(M)
+
+        t1 = time.perf_counter()
+        cert = None
+        if self.options["certify"]:
+            cands = info.pop("dual", None)
+            cert = problem.certificate(M, alpha=cands, polish=info.pop("polish", "auto"))
+            fun, lb, gap, rel = cert.objective, cert.lower_bound, cert.gap, cert.relative_gap
+            if status in (OPTIMAL, OPTIMAL_INACCURATE):
+                status = OPTIMAL if rel <= self.options["tol"] else OPTIMAL_INACCURATE
+        else:
+            fun, lb, gap, rel = problem.objective(M), np.nan, np.nan, np.nan
+        certify_time = time.perf_counter() - t1
+        opts = {k: v for k, v in self.options.items() if k not in ("callback", "warm_start")}
+        res = LMNNResult(M=M, fun=fun, status=status, solver=self.name, lower_bound=lb, gap=gap,
+                         relative_gap=rel, nit=nit, setup_time=self.setup_time, solve_time=solve_time,
+                         certify_time=certify_time, options=opts, history=self.history, info=info,
+                         certificate=cert)
+        self._log("%s", res)
+        return res

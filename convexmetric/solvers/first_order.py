@@ -1,0 +1,221 @@
+"""First-order solvers on ``M``: accelerated smoothed gradient and projected subgradient.
+
+Both keep every iterate PSD (eigenvalue clipping), both stop on the problem's own
+certified relative gap, and both record the certified lower bound in the history when
+they compute it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import psd
+from ..certificate import smoothed_duals
+from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
+from .base import Solver
+
+
+class _Certifier:
+    """Periodic certificates for a first-order run.
+
+    Smoothed dual points are always tried (cheap). Dual polishing (a small SDP) is
+    added when ``d`` allows it and the run is near convergence, but only once the
+    time since the last polish is at least ``4 x`` that polish's duration, so
+    certification stays under about 20 % of the run.
+    """
+
+    def __init__(self, problem, polish="auto"):
+        from ..certificate import POLISH_MAX_DIM
+        self.problem = problem
+        self.can_polish = polish is True or (polish == "auto" and problem.d <= POLISH_MAX_DIM)
+        self.next_polish = 0.0
+        self.best = None
+
+    def __call__(self, M, extra=(), near_converged=True):
+        import time
+        cert = self.problem.certificate(M, alpha=list(extra) or None, polish=False)
+        now = time.perf_counter()
+        if self.can_polish and near_converged and now >= self.next_polish:
+            pc = self.problem.certificate(M, alpha=list(extra) or None, polish=True)
+            spent = time.perf_counter() - now
+            self.next_polish = time.perf_counter() + 4 * spent
+            cert = pc if pc.lower_bound > cert.lower_bound else cert
+        if self.best is None or cert.lower_bound > self.best.lower_bound:
+            self.best = cert
+        return cert
+
+    @property
+    def lower_bound(self) -> float:
+        return self.best.lower_bound if self.best is not None else 0.0
+
+
+class AcceleratedSmoothed(Solver):
+    """Accelerated projected gradient on the Huber-smoothed LMNN objective.
+
+    Uses the Auslender–Teboulle (Tseng) form of acceleration, whose gradient points
+    are convex combinations of PSD iterates and so stay PSD, with backtracking on the
+    Lipschitz constant, function-value restart, and continuation of the smoothing
+    width ``gamma`` from ``gamma0`` down to ``gamma_min`` (both relative to the margin).
+    Stops when the certified relative gap is at most ``tol``.
+
+    Options
+    -------
+    gamma0, gamma_min, gamma_factor : float
+        Continuation schedule (defaults 1, 1e-5, 0.1).
+    stage_rtol : float
+        A smoothing stage ends when ``|x_{k+1} - x_k| <= stage_rtol * |x_k|``.
+    stage_iters : int
+        ...or after this many iterations.
+    check_every : int
+        Iterations between certificate checks (also checked at each stage end).
+    polish : bool or "auto"
+        Use dual polishing in the periodic certificates (``"auto"``: when
+        ``d <= certificate.POLISH_MAX_DIM``, under a 20 % time budget).
+    stall_rtol : float or None
+        Also stop (status ``optimal_inaccurate``) once ``gamma`` has reached
+        ``gamma_min`` and the objective fell by less than ``stall_rtol`` (relative)
+        over the last ``check_every`` iterations: used to hand over to an exact phase.
+    """
+
+    name = "fista"
+    defaults = dict(tol=1e-6, gamma0=1.0, gamma_min=1e-5, gamma_factor=0.1, stage_rtol=1e-4,
+                    stage_iters=200, check_every=50, max_iter=100_000, stall_rtol=None, polish="auto")
+
+    def _run(self, problem):
+        o = self.options
+        x = self.initial_metric(problem)
+        gamma = o["gamma0"] * problem.margin
+        gamma_min = o["gamma_min"] * problem.margin
+        f_x, g_x, ftrue_x, act = problem.smoothed_objective_and_gradient(x, gamma)
+        lip = max(np.linalg.norm(g_x) / max(np.linalg.norm(x), 1e-12), 1e-12)
+        zk, theta = x.copy(), 1.0
+        stage_it, it, status = 0, 0, OPTIMAL_INACCURATE
+        certifier = _Certifier(problem, o["polish"])
+        f_last_check = np.inf
+        self.record(0, x, ftrue_x, gamma=gamma)
+        while it < o["max_iter"]:
+            it += 1
+            stage_it += 1
+            y = (1 - theta) * x + theta * zk
+            f_y, g_y, _, _ = problem.smoothed_objective_and_gradient(y, gamma)
+            lip *= 0.9
+            while True:
+                z_new = psd.project_psd(zk - g_y / (theta * lip))
+                x_new = (1 - theta) * x + theta * z_new
+                f_new, g_new, ftrue_new, act_new = problem.smoothed_objective_and_gradient(x_new, gamma)
+                D = x_new - y
+                if f_new <= f_y + np.sum(g_y * D) + 0.5 * lip * np.sum(D * D) + 1e-12 * abs(f_y):
+                    break
+                lip *= 2.0
+            step = np.linalg.norm(x_new - x)
+            if f_new > f_x:  # function-value restart
+                theta, zk = 1.0, x.copy()
+            else:
+                zk = z_new
+                theta = 0.5 * (np.sqrt(theta ** 4 + 4 * theta ** 2) - theta ** 2)
+                x, f_x, ftrue_x, act = x_new, f_new, ftrue_new, act_new
+            stage_end = stage_it >= o["stage_iters"] or step <= o["stage_rtol"] * max(np.linalg.norm(x), 1e-12)
+            extra = {"gamma": gamma, "active": len(act)}
+            if stage_end or it % o["check_every"] == 0:
+                dual = [w for w, _ in smoothed_duals(act, (gamma,))]
+                certifier(x, dual, near_converged=gamma <= 1e-2 * problem.margin)
+                lb = certifier.lower_bound
+                extra.update(lower_bound=lb, relative_gap=(ftrue_x - lb) / ftrue_x)
+                self.record(it, x, ftrue_x, **extra)
+                if (ftrue_x - lb) <= o["tol"] * ftrue_x:
+                    status = OPTIMAL
+                    break
+                if (o["stall_rtol"] is not None and gamma <= gamma_min
+                        and f_last_check - ftrue_x <= o["stall_rtol"] * ftrue_x):
+                    break
+                f_last_check = ftrue_x
+            else:
+                self.record(it, x, ftrue_x, **extra)
+            if stage_end:
+                if gamma > gamma_min:
+                    gamma = max(gamma * o["gamma_factor"], gamma_min)
+                    f_x, _, ftrue_x, act = problem.smoothed_objective_and_gradient(x, gamma)
+                    theta, zk = 1.0, x.copy()
+                stage_it = 0
+        else:
+            status = USER_LIMIT
+        x = self._best[0] if self._best[0] is not None else x
+        info = {"gamma": gamma, "lipschitz": lip}
+        if certifier.best is not None:
+            info["dual"] = [certifier.best.dual]
+        return x, status, it, info
+
+
+class ProjectedSubgradient(Solver):
+    """Projected subgradient on ``M`` with the Weinberger–Saul active set (JMLR 2009, App. A).
+
+    The subgradient is computed over an active list of triplets (margin above
+    ``-near * margin``), rebuilt from all triplets every ``recheck`` iterations. The
+    step grows by 1 % after a descent and halves after an ascent (the step is then
+    rejected). When the step falls below ``min_step`` or the run ends, a final full
+    check restarts the loop if it finds violators outside the list.
+
+    Options
+    -------
+    step0 : float or None
+        Initial step; default ``0.1 * |M0| / |G0|`` (Frobenius norms).
+    near, recheck, min_step, check_every : see above; ``check_every`` counts
+        iterations between certificate checks (a multiple of ``recheck``).
+    polish : bool or "auto"
+        As for ``fista``.
+    """
+
+    name = "subgradient"
+    defaults = dict(tol=1e-4, step0=None, near=0.5, recheck=15, min_step=1e-10, check_every=105,
+                    max_iter=20_000, polish="auto")
+
+    def _working_objective(self, problem, M, working):
+        emb = problem.embed(M)
+        z = problem._margins_of(emb, working)
+        viol = z > 0
+        pull = (1 - problem.mu) * float(np.sum(problem.pull_matrix * emb.M))
+        return pull + problem.mu * float(z[viol].sum()), working.subset(viol)
+
+    def _run(self, problem):
+        o = self.options
+        near = o["near"] * problem.margin
+        M = self.initial_metric(problem)
+        working = problem.active_set(M, near).triplets
+        f_w, viol = self._working_objective(problem, M, working)
+        G = problem.gradient_from_weights(viol, np.ones(len(viol)))
+        step = o["step0"] or 0.1 * max(np.linalg.norm(M), 1.0) / max(np.linalg.norm(G), 1e-300)
+        status, it = OPTIMAL_INACCURATE, 0
+        certifier = _Certifier(problem, o["polish"])
+        self.record(0, M, problem.objective(M), step=step, active=len(working))
+        while it < o["max_iter"]:
+            it += 1
+            M_new = psd.project_psd(M - step * G)
+            f_new, viol_new = self._working_objective(problem, M_new, working)
+            if f_new <= f_w:
+                M, f_w, viol = M_new, f_new, viol_new
+                G = problem.gradient_from_weights(viol, np.ones(len(viol)))
+                step *= 1.01
+            else:
+                step *= 0.5
+            converged = step < o["min_step"]
+            if it % o["recheck"] == 0 or converged:
+                act = problem.active_set(M, near)
+                new = act.triplets.subset(act.margins > 0).difference(working)
+                working = working.union(act.triplets) if len(new) else act.triplets
+                f_w, viol = self._working_objective(problem, M, working)
+                G = problem.gradient_from_weights(viol, np.ones(len(viol)))
+                extra = {"step": step, "active": len(working)}
+                if it % o["check_every"] == 0 or converged:
+                    certifier(M)
+                    extra.update(lower_bound=certifier.lower_bound,
+                                 relative_gap=(f_w - certifier.lower_bound) / f_w)
+                self.record(it, M, f_w, **extra)
+                if f_w - certifier.lower_bound <= o["tol"] * f_w:
+                    status = OPTIMAL
+                    break
+                if converged:
+                    if len(new) == 0:
+                        break
+                    step = max(step, o["min_step"] * 1e3)  # restart after new violators
+        else:
+            status = USER_LIMIT
+        return self._best[0] if self._best[0] is not None else M, status, it, {"step": step}

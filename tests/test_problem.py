@@ -1,0 +1,161 @@
+"""The problem spec against a plain-loop reference, and its input validation."""
+import numpy as np
+import pytest
+
+from convexmetric import LMNNProblem
+from convexmetric.psd import project_psd
+
+from conftest import random_problem_data, random_psd
+from reference import ref_objective_and_subgradient, ref_margins, ref_targets, ref_triplets
+
+CASES = [dict(seed=s, ties=t, duplicates=dup) for s, t, dup in
+         [(0, False, False), (1, True, False), (2, False, True), (3, True, True), (4, True, True)]]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"seed{c['seed']}-ties{c['ties']}-dup{c['duplicates']}")
+def test_matches_loop_reference(case, rng):
+    X, y = random_problem_data(case["seed"], ties=case["ties"], duplicates=case["duplicates"])
+    mu, margin = 0.3, 1.5
+    p = LMNNProblem(X, y, k=3, mu=mu, margin=margin)
+    np.testing.assert_array_equal(p.targets, ref_targets(X, y, 3))
+    trip = ref_triplets(y, p.targets)
+    assert p.n_triplets == len(trip)
+    # triplets are stored sorted by (i, j, l); sort the reference the same way
+    order = np.lexsort(np.array(trip).T[::-1])
+    trip = [trip[o] for o in order]
+    np.testing.assert_array_equal(np.stack([p.triplets.anchor, p.triplets.target, p.triplets.impostor], 1),
+                                  np.array(trip))
+    for M in (np.eye(X.shape[1]), random_psd(rng, X.shape[1]), random_psd(rng, X.shape[1], rank=1)):
+        np.testing.assert_allclose(p.margins(M), ref_margins(X, M, trip, margin), rtol=1e-12, atol=1e-12)
+        f_ref, G_ref = ref_objective_and_subgradient(X, p.targets, trip, M, mu, margin)
+        f, G = p.objective_and_subgradient(M)
+        assert f == pytest.approx(f_ref, rel=1e-12)
+        np.testing.assert_allclose(G, G_ref, rtol=1e-10, atol=1e-10 * np.abs(G_ref).max())
+        np.testing.assert_allclose(p.subgradient(M), G)
+        assert p.objective(M) == f
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_subgradient_inequality(seed):
+    rng = np.random.default_rng(seed)
+    X, y = random_problem_data(seed, n=40, d=4, ties=seed % 2 == 1)
+    p = LMNNProblem(X, y)
+    for _ in range(10):
+        M, M2 = random_psd(rng, 4), random_psd(rng, 4, rank=2)
+        f, G = p.objective_and_subgradient(M)
+        assert p.objective(M2) >= f + np.sum(G * (M2 - M)) - 1e-9 * (1 + abs(f))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_implicit_equals_enumerated(seed):
+    rng = np.random.default_rng(seed)
+    X, y = random_problem_data(seed, n=60, d=4, classes=4, ties=seed == 1, duplicates=seed == 2)
+    enum = LMNNProblem(X, y, triplets="all")
+    impl = LMNNProblem(X, y, triplets="implicit", block_bytes=2048)  # many small blocks
+    assert enum.is_enumerated and not impl.is_enumerated
+    assert impl.n_triplets == enum.n_triplets
+    for M in (np.eye(4), random_psd(rng, 4), 0.05 * random_psd(rng, 4, rank=1)):
+        for slack in (0.0, 0.3, 5.0):
+            a, b = enum.active_set(M, slack), impl.active_set(M, slack)
+            np.testing.assert_array_equal(a.triplets.keys, b.triplets.keys)
+            np.testing.assert_array_equal(a.margins, b.margins)
+        fe, Ge = enum.objective_and_subgradient(M)
+        fi, Gi = impl.objective_and_subgradient(M)
+        assert fe == fi
+        np.testing.assert_array_equal(Ge, Gi)
+        ce = enum.certificate(M, polish=False)
+        ci = impl.certificate(M, polish=False)
+        assert ce.lower_bound == pytest.approx(ci.lower_bound, rel=1e-12, abs=1e-12)
+        assert ce.objective == ci.objective
+    with pytest.raises(ValueError, match="implicit"):
+        impl.margins(np.eye(4))
+
+
+def test_float32_search_is_exact():
+    rng = np.random.default_rng(7)
+    X, y = random_problem_data(7, n=80, d=5, classes=3)
+    p64 = LMNNProblem(X, y, triplets="implicit")
+    p32 = LMNNProblem(X, y, triplets="implicit", search_dtype="float32")
+    M = random_psd(rng, 5)
+    a, b = p64.active_set(M, 0.2), p32.active_set(M, 0.2)
+    np.testing.assert_array_equal(a.triplets.keys, b.triplets.keys)
+    np.testing.assert_array_equal(a.margins, b.margins)
+
+
+def test_target_ties_break_by_index():
+    X = np.array([[0.0], [1.0], [-1.0], [1.0], [5.0], [6.0]])
+    y = np.array([0, 0, 0, 0, 1, 1])
+    p = LMNNProblem(X, y, k=2)
+    # point 0 has three neighbours at distance 1 (indices 1, 2, 3): the two smallest indices win
+    np.testing.assert_array_equal(p.targets[0], [1, 2])
+    # duplicates (1 and 3) are each other's nearest target, at distance 0
+    assert p.targets[1, 0] == 3 and p.targets[3, 0] == 1
+
+
+def test_small_class_warns_and_uses_fewer_targets():
+    X = np.arange(12, dtype=float)[:, None]
+    y = np.array([0] * 8 + [1, 1] + [2, 2])
+    with pytest.warns(UserWarning, match="fewer than k"):
+        p = LMNNProblem(X, y, k=3)
+    assert np.all(p.targets[8:] [:, 1:] == -1) and np.all(p.targets[8:, 0] >= 8)
+    assert p.n_triplets == 8 * 3 * 4 + 4 * 1 * 10
+
+
+def test_explicit_targets_and_triplets():
+    X, y = random_problem_data(0, n=20, d=2)
+    auto = LMNNProblem(X, y, k=2)
+    same = LMNNProblem(X, y, targets=auto.targets)
+    M = np.diag([1.0, 2.0])
+    assert same.objective(M) == auto.objective(M)
+    trip = np.stack([auto.triplets.anchor, auto.triplets.target, auto.triplets.impostor], 1)[::3]
+    sub = LMNNProblem(X, y, k=2, triplets=trip)
+    z_all = auto.margins(M)
+    assert sub.margins(M) == pytest.approx(z_all[::3])
+    with pytest.warns(UserWarning, match="duplicate"):
+        LMNNProblem(X, y, k=2, triplets=np.vstack([trip, trip[:2]]))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(X=[[np.nan, 1.0], [1.0, 2.0]], y=[0, 1]), "NaN or infinite"),
+    (dict(X=[[np.inf, 1.0], [1.0, 2.0]], y=[0, 1]), "NaN or infinite"),
+    (dict(X=[1.0, 2.0, 3.0], y=[0, 1, 1]), "2-D"),
+    (dict(X=np.zeros((3, 2)), y=[0, 1]), "3 samples but y has 2"),
+    (dict(X=np.zeros((3, 2)), y=[1, 1, 1]), "at least two classes"),
+    (dict(X=np.eye(4), y=[0, 0, 1, 1], k=0), "positive integer"),
+    (dict(X=np.eye(4), y=[0, 0, 1, 1], k=1.5), "positive integer"),
+    (dict(X=np.eye(4), y=[0, 0, 1, 1], mu=1.0), "strictly between 0 and 1"),
+    (dict(X=np.eye(4), y=[0, 0, 1, 1], mu=0.0), "strictly between 0 and 1"),
+    (dict(X=np.eye(4), y=[0, 0, 1, 1], margin=-1.0), "margin"),
+    (dict(X=np.eye(4), y=[0, 0, 1, 1], triplets="some"), "triplets must be"),
+    (dict(X=np.eye(4), y=[0, 0, 1, 1], triplets=np.array([[0, 1, 9]])), "must lie in"),
+    (dict(X=np.eye(4), y=[0, 0, 1, 1], targets=np.array([[1], [0], [3], [3]])), "own target"),
+    (dict(X=[["a", "b"], ["c", "d"]], y=[0, 1]), "real numbers"),
+])
+def test_bad_input_is_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LMNNProblem(**kwargs)
+
+
+def test_bad_metric_is_named(iris_std):
+    p = LMNNProblem(*iris_std)
+    with pytest.raises(ValueError, match="shape"):
+        p.objective(np.eye(3))
+    with pytest.raises(ValueError, match="not symmetric"):
+        p.objective(np.triu(np.ones((4, 4))))
+    with pytest.raises(ValueError, match="positive semidefinite"):
+        p.objective(-np.eye(4))
+    with pytest.raises(ValueError, match="NaN"):
+        p.objective(np.full((4, 4), np.nan))
+    # round-off negativity is accepted and evaluated as the PSD projection
+    M = np.eye(4)
+    M[0, 0] = -1e-12
+    assert p.objective(M) == pytest.approx(p.objective(project_psd(M)), rel=1e-12)
+
+
+def test_singular_pull_matrix_warns():
+    X = np.c_[np.random.default_rng(0).standard_normal((20, 2)), np.ones(20)]  # constant feature
+    y = np.arange(20) % 2
+    with pytest.warns(UserWarning, match="singular"):
+        p = LMNNProblem(X, y)
+    c = p.certificate(np.eye(3), polish=False)
+    assert 0 <= c.lower_bound <= c.objective

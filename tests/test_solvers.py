@@ -1,0 +1,147 @@
+"""Exact solvers agree with each other and with their certificates."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from convexmetric import LMNNProblem, available_solvers, get_solver, solve
+from convexmetric.solvers import REGISTRY, choose_solver
+from convexmetric.solvers.sdp import check_sdp_memory
+
+from conftest import random_problem_data
+
+EXACT = ["sdp-clarabel", "sdp-scs", "active-set", "hybrid"]
+
+
+@pytest.fixture(scope="module", params=[(21, 45, 3, 3), (22, 50, 4, 2), (23, 40, 2, 4)],
+                ids=lambda p: f"seed{p[0]}-n{p[1]}-d{p[2]}-c{p[3]}")
+def small_problem(request):
+    seed, n, d, c = request.param
+    X, y = random_problem_data(seed, n=n, d=d, classes=c)
+    return LMNNProblem(X, y)
+
+
+def test_exact_solvers_agree(small_problem):
+    results = {name: solve(small_problem, name) for name in EXACT}
+    ref = results["sdp-clarabel"].fun
+    for name, r in results.items():
+        assert r.status == "optimal", (name, r)
+        assert r.fun == pytest.approx(ref, rel=1e-5), name
+        # the reported gap is an upper bound on the suboptimality
+        assert r.lower_bound <= min(x.fun for x in results.values()) * (1 + 1e-9)
+        assert r.fun == pytest.approx(small_problem.objective(r.M), rel=1e-12)
+        assert r.M.shape == (small_problem.d, small_problem.d)
+        np.testing.assert_allclose(r.L.T @ r.L, r.M, atol=1e-8 * np.abs(r.M).max())
+
+
+def test_first_order_solvers_reach_the_optimum(small_problem):
+    ref = solve(small_problem, "hybrid").fun
+    r = solve(small_problem, "fista", tol=1e-5)
+    assert r.status == "optimal"
+    assert r.fun == pytest.approx(ref, rel=1e-5)
+    assert r.fun - ref <= r.gap + 1e-9 * ref  # the certified gap bounds the true suboptimality
+
+
+@pytest.mark.slow
+def test_full_wine_exact_solvers_agree(wine_std):
+    p = LMNNProblem(*wine_std)
+    res = {s: solve(p, s) for s in ("sdp-clarabel", "sdp-scs", "active-set", "hybrid")}
+    ref = res["active-set"].fun
+    for name, r in res.items():
+        assert r.fun == pytest.approx(ref, rel=1e-5), name
+    assert res["active-set"].relative_gap <= 1e-7
+    assert res["hybrid"].relative_gap <= 1e-7
+
+
+def test_active_set_from_any_warm_start_is_exact(small_problem):
+    ref = solve(small_problem, "sdp-clarabel").fun
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((small_problem.d, small_problem.d))
+    for M0 in (None, 5 * np.eye(small_problem.d), A.T @ A):
+        r = solve(small_problem, "active-set", warm_start=M0)
+        assert r.status == "optimal"
+        assert r.fun == pytest.approx(ref, rel=1e-6)
+        assert r.relative_gap <= 1e-7
+
+
+def test_plain_sdp_refuses_implicit_and_huge_problems():
+    X, y = random_problem_data(0, n=30, d=2)
+    p = LMNNProblem(X, y, triplets="implicit")
+    with pytest.raises(ValueError, match="active-set"):
+        solve(p, "sdp-scs")
+    with pytest.raises(MemoryError, match="first-order"):
+        check_sdp_memory(10**9, 10**8, 784)
+    with pytest.raises(MemoryError, match="active-set"):
+        solve(LMNNProblem(X, y), "sdp-clarabel", max_memory=1000)
+
+
+def test_registry_lists_without_importing_backends():
+    code = ("import sys, convexmetric; names = convexmetric.available_solvers(); "
+            "assert 'sdp-clarabel' in names and 'hybrid' in names, names; "
+            "assert 'clarabel' not in sys.modules and 'scs' not in sys.modules and 'cvxpy' not in sys.modules, "
+            "[m for m in ('clarabel', 'scs', 'cvxpy') if m in sys.modules]; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert set(available_solvers(exact=True)) >= {"sdp-clarabel", "sdp-scs", "active-set", "hybrid"}
+    assert "sdp-mosek" in REGISTRY
+
+
+def test_registry_errors_are_clear():
+    with pytest.raises(ValueError, match="unknown solver"):
+        get_solver("newton")
+    with pytest.raises(TypeError, match="unknown option"):
+        get_solver("fista", learning_rate=1e-7)
+    with pytest.raises(TypeError, match="fixes option"):
+        get_solver("sdp-scs", backend="CLARABEL")
+    with pytest.raises(ValueError, match="tol"):
+        get_solver("fista", tol=-1)
+
+
+def test_auto_picks_by_dimension_and_logs(caplog):
+    X, y = random_problem_data(0, n=30, d=3)
+    p = LMNNProblem(X, y)
+    assert choose_solver(p) == "hybrid"
+    with caplog.at_level("INFO", logger="convexmetric.solvers"):
+        r = solve(p)
+    assert "picked 'hybrid'" in caplog.text
+    assert r.solver == "hybrid" and r.status == "optimal"
+    Xbig = np.random.default_rng(0).standard_normal((80, 70))
+    assert choose_solver(LMNNProblem(Xbig, np.arange(80) % 2)) == "fista"
+
+
+@pytest.mark.skipif("sdp-mosek" not in available_solvers(), reason="MOSEK is not installed")
+def test_mosek_agrees_when_licensed(small_problem):  # pragma: no cover - needs a licence
+    import cvxpy as cp
+    if "MOSEK" not in cp.installed_solvers():
+        pytest.skip("MOSEK is installed but not licensed")
+    r = solve(small_problem, "sdp-mosek")
+    assert r.fun == pytest.approx(solve(small_problem, "sdp-clarabel").fun, rel=1e-5)
+
+
+def test_callback_time_limit_and_history():
+    X, y = random_problem_data(3, n=60, d=4)
+    p = LMNNProblem(X, y)
+    seen = []
+
+    def stop_after_five(info):
+        seen.append(info["iteration"])
+        return info["iteration"] >= 5
+
+    r = solve(p, "fista", callback=stop_after_five)
+    assert r.status == "user_limit" and max(seen) == 5
+    assert r.fun == pytest.approx(p.objective(r.M)) and np.isfinite(r.lower_bound)
+    r = solve(p, "fista", time_limit=1e-4, tol=1e-12)
+    assert r.status == "user_limit"
+    r = solve(p, "fista", tol=1e-4)
+    t = r.history_array("time")
+    assert np.all(np.diff(t) >= 0) and len(t) == len(r.history)
+    assert np.nanmax(r.history_array("lower_bound")) <= r.fun
+
+
+def test_warm_start_at_optimum_finishes_fast(small_problem):
+    opt = solve(small_problem, "hybrid")
+    r = solve(small_problem, "active-set", warm_start=opt.M)
+    assert r.nit == 1 and r.status == "optimal"
+    r = solve(small_problem, "fista", warm_start=opt, tol=1e-6)
+    assert r.fun == pytest.approx(opt.fun, rel=1e-6)
