@@ -200,34 +200,39 @@ def polish_dual(problem, active, band: float, max_free: int = 2000, backend: str
     return TripletWeights(ts, values), F
 
 
-def certify(problem, M, candidates=(), *, polish="auto", band: float = 1e-3, max_free: int = 2000,
-            backend: str = "CLARABEL") -> Certificate:
+def certify(problem, M, candidates=(), *, polish="auto", bands=(1e-3, 1e-2, 1e-1), max_free: int = 2000,
+            backend: str = "CLARABEL", target: float = 1e-9) -> Certificate:
     """Certificate of ``M`` from the best of the given and automatically built dual points.
 
     Parameters
     ----------
-    band : float
-        Polishing band, relative to the margin: triplets with ``|z_t| <= band * margin``
-        are left free in the polishing SDP.
+    bands : sequence of float
+        Polishing bands, relative to the margin: triplets with ``|z_t| <= band * margin``
+        are left free in the polishing SDP. Wider bands are tried in turn while the
+        relative gap exceeds ``target`` (an inaccurate ``M`` needs a wider band).
     """
     t0 = time.perf_counter()
     emb = problem.embed(M)
-    slack = band * problem.margin
-    active = problem.active_set(emb, slack)
+    bands = tuple(sorted(bands))
+    active = problem.active_set(emb, max(bands) * problem.margin)
     f = problem._objective_from(emb, active)
 
     cands = [(w, "given") for w in candidates]
-    if not candidates:
-        cands += smoothed_duals(active)
+    cands += smoothed_duals(active)
+    bounds = [lower_bound(problem, w, f, method=name) for w, name in cands]
     do_polish = polish if isinstance(polish, bool) else problem.d <= POLISH_MAX_DIM
     n_free = 0
-    if do_polish:
-        pw, n_free = polish_dual(problem, active, slack, max_free, backend)
+    for band in bands if do_polish else ():
+        if f - max(b.value for b in bounds) <= target * f:
+            break
+        slack = band * problem.margin
+        keep = active.margins > -slack
+        sub = type(active)(active.triplets.subset(keep), active.margins[keep], slack)
+        pw, n_free = polish_dual(problem, sub, slack, max_free, backend)
         if pw is not None:
-            cands.append((pw, "polished"))
-    if not cands:
-        raise ValueError("no dual point to certify with (pass alpha or allow polish)")
-    bounds = [lower_bound(problem, w, f, method=name) for w, name in cands]
+            bounds.append(lower_bound(problem, pw, f, method=f"polished(band={band:g})"))
+        if n_free >= max_free:
+            break
     best = max(bounds, key=lambda b: b.value)
     gap = f - best.value
     if gap < -1e-9 * max(1.0, abs(f)):

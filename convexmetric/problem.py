@@ -307,23 +307,31 @@ class LMNNProblem:
         out[valid] = exact_sq_dists(emb.Z, self._pull_a, self._pull_b)
         return out
 
-    def active_set(self, M, slack: float = 0.0) -> ActiveTriplets:
+    def active_set(self, M, slack: float = 0.0, anchors=None) -> ActiveTriplets:
         """Triplets with margin ``z_t > -slack`` at ``M``, with their margins.
 
         For enumerated triplets this filters all margins; for implicit triplets it
         runs the blockwise impostor search with radius
         ``max_j d_M(i, j) + margin + slack`` around each point, so it is exact
-        without ever listing the other triplets.
+        without ever listing the other triplets. ``anchors`` (indices) restricts the
+        result to triplets anchored at those points, at a proportional cost.
         """
         if not np.isfinite(slack) or slack < 0:
             raise ValueError(f"slack must be a finite non-negative number, got {slack!r}")
         emb = self.embed(M)
         if self.is_enumerated:
             ts = self.triplets
+            if anchors is not None:  # keys are sorted by anchor: take contiguous slices
+                anchors = np.unique(np.asarray(anchors, dtype=np.int64))
+                lo = np.searchsorted(ts.anchor, anchors, "left")
+                hi = np.searchsorted(ts.anchor, anchors, "right")
+                cnt = hi - lo
+                idx = np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
+                ts = ts.subset(idx)
             z = self._margins_of(emb, ts)
             keep = z > -slack
             return ActiveTriplets(ts.subset(keep), z[keep], float(slack))
-        return self._search_active(emb, float(slack))
+        return self._search_active(emb, float(slack), anchors)
 
     def _margins_of(self, emb: Embedding, ts: TripletSet) -> np.ndarray:
         if len(ts) == 0:
@@ -332,12 +340,16 @@ class LMNNProblem:
         dist = exact_sq_dists(emb.Z, a, b)
         return self.margin + dist[ts.target_pair] - dist[ts.impostor_pair]
 
-    def _search_active(self, emb: Embedding, slack: float) -> ActiveTriplets:
+    def _search_active(self, emb: Embedding, slack: float, anchors=None) -> ActiveTriplets:
         n, k = self.n, self.k
         dt = np.full(self.targets.shape, -np.inf)
         valid = self.targets >= 0
         dt[valid] = exact_sq_dists(emb.Z, self._pull_a, self._pull_b)
         radius = dt.max(axis=1) + self.margin + slack  # -inf for points without targets
+        if anchors is not None:
+            only = np.full(n, -np.inf)
+            only[anchors] = radius[anchors]
+            radius = only
         a, l, dil = find_impostors(emb.Z, self.labels, radius, self.block_bytes, self.search_dtype)
         if a.size == 0:
             return ActiveTriplets(TripletSet.empty(n), np.empty(0), slack)

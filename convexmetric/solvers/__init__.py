@@ -60,6 +60,10 @@ for _entry in (
                 "accelerated projected gradient on a Huber-smoothed hinge, gamma continuation"),
     SolverEntry("subgradient", "convexmetric.solvers.first_order", "ProjectedSubgradient", ("numpy",), False,
                 "Weinberger-Saul projected subgradient with an active set"),
+    SolverEntry("stochastic", "convexmetric.solvers.first_order", "StochasticSubgradient", ("numpy",), False,
+                "minibatch projected subgradient over anchor points, with iterate averaging"),
+    SolverEntry("factored", "convexmetric.solvers.factored", "FactoredSolver", ("scipy",), False,
+                "L-BFGS on L (M = L^T L): non-convex, for contrast, warm starts and low rank"),
 ):
     register(_entry)
 

@@ -219,3 +219,67 @@ class ProjectedSubgradient(Solver):
         else:
             status = USER_LIMIT
         return self._best[0] if self._best[0] is not None else M, status, it, {"step": step}
+
+
+class StochasticSubgradient(Solver):
+    """Stochastic minibatch projected subgradient over anchor points, with averaging.
+
+    Each step samples ``batch_size`` anchors without replacement, searches impostors
+    for those anchors only, and steps along the unbiased estimate
+    ``(1 - mu) P + mu * (n / b) * sum_{active t anchored in batch} A_t`` with step
+    ``step0 / (1 + t / decay_iters) ** power``; the returned metric is the running
+    average of the iterates after ``burn_in`` steps (Polyak–Ruppert). Every
+    ``check_every`` steps the average is evaluated and certified on the full problem.
+
+    Options
+    -------
+    batch_size : int (default 64); seed : int or None (default 0);
+    step0 : float or None (default ``0.1 |M0| / |G0|`` from one batch);
+    power : float in (0, 1] (default 0.5); decay_iters : float (default 100);
+    burn_in : int (default 100); check_every : int (default: one epoch, ``n / batch``).
+    """
+
+    name = "stochastic"
+    defaults = dict(tol=1e-3, batch_size=64, seed=0, step0=None, power=0.5, decay_iters=100.0,
+                    burn_in=100, check_every=None, max_iter=20_000, polish="auto")
+
+    def _run(self, problem):
+        o = self.options
+        rng = np.random.default_rng(o["seed"])
+        b = int(min(max(1, o["batch_size"]), problem.n))
+        scale = problem.n / b
+        M = self.initial_metric(problem)
+        pull = (1 - problem.mu) * problem.pull_matrix
+
+        def batch_gradient(M):
+            batch = rng.choice(problem.n, size=b, replace=False)
+            act = problem.active_set(M, 0.0, anchors=batch)
+            return pull + problem.mu * scale * problem.weighted_sum(act.triplets, np.ones(len(act)))
+
+        G = batch_gradient(M)
+        step0 = o["step0"] or 0.1 * max(np.linalg.norm(M), 1.0) / max(np.linalg.norm(G), 1e-300)
+        check = int(o["check_every"] or max(1, problem.n // b))
+        certifier = _Certifier(problem, o["polish"])
+        avg, n_avg, status, it = M.copy(), 0, OPTIMAL_INACCURATE, 0
+        self.record(0, M, problem.objective(M), step=step0)
+        while it < o["max_iter"]:
+            it += 1
+            step = step0 / (1.0 + it / o["decay_iters"]) ** o["power"]
+            M = psd.project_psd(M - step * G)
+            if it > o["burn_in"]:
+                n_avg += 1
+                avg += (M - avg) / n_avg
+            else:
+                avg = M.copy()
+            G = batch_gradient(M)
+            if it % check == 0:
+                f = problem.objective(avg)
+                certifier(avg)
+                lb = certifier.lower_bound
+                self.record(it, avg, f, step=step, lower_bound=lb, relative_gap=(f - lb) / f)
+                if f - lb <= o["tol"] * f:
+                    status = OPTIMAL
+                    break
+        else:
+            status = USER_LIMIT
+        return self._best[0] if self._best[0] is not None else avg, status, it, {"step0": step0}

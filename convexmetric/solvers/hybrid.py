@@ -6,8 +6,9 @@ round on 1–3 % of the triplets, and dual polishing then certifies the result.
 """
 from __future__ import annotations
 
+from ..result import INTERRUPTED, USER_LIMIT
 from .active_set import ActiveSetSDP
-from .base import Solver
+from .base import Solver, StopSolver
 from .first_order import AcceleratedSmoothed
 
 
@@ -38,11 +39,17 @@ class HybridSolver(Solver):
         o = self.options
         fista_opts = {"stall_rtol": o["stall_rtol"], "gamma_min": o["warm_gamma"], "check_every": 25,
                       **(o["fista_options"] or {})}
-        warm = AcceleratedSmoothed(tol=o["warm_tol"], time_limit=o["warm_time"], warm_start=o["warm_start"],
-                                   certify=False, verbose=o["verbose"], **fista_opts)
+        warm_time = o["warm_time"] if o["time_limit"] is None else min(o["warm_time"], o["time_limit"])
+        warm = AcceleratedSmoothed(tol=o["warm_tol"], time_limit=warm_time, warm_start=o["warm_start"],
+                                   certify=False, verbose=o["verbose"], callback=o["callback"], **fista_opts)
         first = warm.solve(problem)
         for rec in first.history:
             self.history.append({**rec, "phase": "fista"})
+        self._best = (first.M, first.fun)
+        if first.status == INTERRUPTED:
+            raise KeyboardInterrupt
+        if first.info.get("stop_reason") == "stopped by callback":
+            raise StopSolver(USER_LIMIT, "stopped by callback")
         t_first = self.elapsed()
         exact = ActiveSetSDP(tol=o["tol"], warm_start=first.M, near=o["near"], backend=o["backend"],
                              backend_options=o["backend_options"], max_memory=o["max_memory"],
@@ -51,8 +58,11 @@ class HybridSolver(Solver):
                              time_limit=None if o["time_limit"] is None else max(o["time_limit"] - t_first, 1e-3))
         second = exact.solve(problem)
         for rec in second.history:
-            self.record(rec["iteration"], second.M, rec["objective"], phase="active-set",
-                        working=rec.get("working"), new_violators=rec.get("new_violators"))
+            self.history.append({**rec, "time": rec["time"] + t_first, "phase": "active-set"})
+        if second.fun <= self._best[1]:
+            self._best = (second.M, second.fun)
+        if second.status == INTERRUPTED:
+            raise KeyboardInterrupt
         info = {"fista": {"nit": first.nit, "time": first.solve_time, "status": first.status,
                           "objective": first.fun},
                 "active_set": {"nit": second.nit, "time": second.solve_time, "status": second.status,

@@ -1,0 +1,97 @@
+"""The factored, non-convex route: optimise ``L`` (r x d) with ``M = L.T @ L``.
+
+This is what other LMNN libraries do. ``f(L.T @ L)`` is not convex in ``L``, so
+different starts can stop at different values; it is kept for contrast, as a warm
+start, and for low-rank embeddings (``r < d``, the paper's LMNN-R). Its result is
+certified by the same certificate as every other solver, so a user sees how far it is
+from the global optimum.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+
+from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
+from .base import Solver, StopSolver
+
+
+class FactoredSolver(Solver):
+    """L-BFGS on ``L`` for the Huber-smoothed objective ``f_gamma(L.T @ L)``.
+
+    The gradient in ``L`` is ``2 L G`` with ``G`` the gradient in ``M``. The reported
+    objective and certificate are those of the true (unsmoothed) problem.
+
+    Options
+    -------
+    rank : int or None
+        Rows of ``L`` (default ``d``).
+    init : {"identity", "random", "pca"} or array (r, d)
+        Start: the first ``r`` rows of the identity, a seeded Gaussian matrix scaled
+        to the identity's norm, or the top ``r`` principal directions. A ``warm_start``
+        metric overrides it (its top ``r`` components are used).
+    seed : int or None
+        Seed of the random start.
+    gamma : float
+        Smoothing width relative to the margin (default 1e-3).
+    """
+
+    name = "factored"
+    defaults = dict(tol=1e-4, rank=None, init="identity", seed=0, gamma=1e-3, max_iter=2000)
+
+    def _initial_factor(self, problem, r):
+        from ..psd import components_from_metric
+        o, d = self.options, problem.d
+        if o["warm_start"] is not None:
+            L = components_from_metric(self.initial_metric(problem))[:r]
+            return np.vstack([L, np.zeros((r - L.shape[0], d))]) if L.shape[0] < r else L
+        init = o["init"]
+        if isinstance(init, str):
+            if init == "identity":
+                return np.eye(r, d)
+            if init == "random":
+                rng = np.random.default_rng(o["seed"])
+                return rng.standard_normal((r, d)) / np.sqrt(d)
+            if init == "pca":
+                Xc = problem.X - problem.X.mean(0)
+                _, _, Vt = np.linalg.svd(Xc, full_matrices=False)
+                return Vt[:r] if r <= Vt.shape[0] else np.vstack([Vt, np.zeros((r - Vt.shape[0], d))])
+            raise ValueError(f"init must be 'identity', 'random', 'pca' or an array, got {init!r}")
+        L = np.asarray(init, dtype=np.float64)
+        if L.shape != (r, d):
+            raise ValueError(f"init must have shape ({r}, {d}), got {L.shape}")
+        return L
+
+    def _run(self, problem):
+        o, d = self.options, problem.d
+        r = int(o["rank"] or d)
+        if not 1 <= r <= d:
+            raise ValueError(f"rank must lie in [1, {d}], got {o['rank']!r}")
+        gamma = o["gamma"] * problem.margin
+        L0 = self._initial_factor(problem, r)
+        it = [0]
+
+        def fun(v):
+            L = v.reshape(r, d)
+            fg, G, f, _ = problem.smoothed_objective_and_gradient(L.T @ L, gamma)
+            return fg, (2.0 * L @ G).ravel(), f
+
+        def f_and_grad(v):
+            fg, g, _ = fun(v)
+            return fg, g
+
+        def callback(v):
+            it[0] += 1
+            L = v.reshape(r, d)
+            _, _, f = fun(v)
+            self.record(it[0], L.T @ L, f, rank=r)
+
+        self.record(0, L0.T @ L0, fun(L0.ravel())[2], rank=r)
+        try:
+            opt = scipy.optimize.minimize(f_and_grad, L0.ravel(), jac=True, method="L-BFGS-B",
+                                          callback=callback,
+                                          options={"maxiter": int(o["max_iter"]), "gtol": 1e-10, "ftol": 1e-13})
+        except StopSolver:
+            raise
+        L = opt.x.reshape(r, d)
+        status = OPTIMAL_INACCURATE if opt.success or opt.nit < o["max_iter"] else USER_LIMIT
+        return L.T @ L, status, int(opt.nit), {"L": L, "message": str(opt.message), "rank": r}
