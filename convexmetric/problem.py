@@ -77,21 +77,26 @@ def _validate_data(X, y):
     return X, y, classes, labels.astype(np.int64)
 
 
-def _laplacian_product(X: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _laplacian_product(X: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.ndarray,
+                       indptr: np.ndarray | None = None) -> np.ndarray:
     """``sum_p w_p (x_a - x_b)(x_a - x_b)^T`` as ``X^T (diag(r) - W - W^T) X``.
 
-    One sparse product and one n x d x d GEMM, whatever the number of pairs.
+    One sparse product and one n x d x d GEMM, whatever the number of pairs. When the
+    pairs are sorted by ``(a, b)`` and ``indptr`` (CSR row pointers of ``a``) is given,
+    the sparse matrix is assembled without sorting.
     """
     n = X.shape[0]
-    keep = w != 0
-    a, b, w = a[keep], b[keep], w[keep]
+    if indptr is None or a.size * 4 < n:
+        keep = w != 0
+        a, b, w = a[keep], b[keep], w[keep]
     if a.size == 0:
         return np.zeros((X.shape[1], X.shape[1]))
     if a.size * 4 < n:  # few pairs: the direct outer-product form is cheaper
         D = X[a] - X[b]
         G = (D * w[:, None]).T @ D
     else:
-        W = sp.csr_matrix((w, (a, b)), shape=(n, n))
+        W = (sp.csr_matrix((w, b, indptr), shape=(n, n)) if indptr is not None
+             else sp.csr_matrix((w, (a, b)), shape=(n, n)))
         deg = np.bincount(a, w, n) + np.bincount(b, w, n)
         LX = deg[:, None] * X - W @ X - W.T @ X
         G = X.T @ LX
@@ -391,7 +396,7 @@ class LMNNProblem:
         if len(triplets) == 0:
             return np.zeros((self.d, self.d))
         a, b = triplets.pairs.T
-        return _laplacian_product(self.X, a, b, beta)
+        return _laplacian_product(self.X, a, b, beta, triplets.pair_indptr)
 
     def gradient_from_weights(self, triplets: TripletSet, alpha) -> np.ndarray:
         """``S(alpha) = (1 - mu) P + mu * sum_t alpha_t A_t``.
@@ -414,12 +419,18 @@ class LMNNProblem:
         G = self.gradient_from_weights(act.triplets.subset(viol), np.ones(int(viol.sum())))
         return self._objective_from(emb, act), G
 
-    def smoothed_objective_and_gradient(self, M, gamma: float):
+    def smoothed_objective_and_gradient(self, M, gamma: float, working: TripletSet | None = None,
+                                        gradient: bool = True, active: bool = True):
         """Huber-smoothed objective, its gradient and the true objective, in one pass.
 
         The hinge ``[z]_+`` is replaced by ``h(z) = z^2 / (2 gamma)`` on ``[0, gamma]`` and
         ``z - gamma / 2`` above, whose derivative is ``clip(z / gamma, 0, 1)``. Then
         ``f_gamma <= f <= f_gamma + mu * gamma / 2 * #{z_t > 0}``.
+
+        With ``working`` (a triplet set), only those triplets are evaluated — no impostor
+        search — which is exact whenever every violated triplet is in the set. With
+        ``gradient=False`` the gradient is not formed, with ``active=False`` the active
+        triplets are not collected (each returned as None).
 
         Returns
         -------
@@ -428,13 +439,21 @@ class LMNNProblem:
         if not gamma > 0:
             raise ValueError(f"gamma must be positive, got {gamma!r}")
         emb = self.embed(M)
-        act = self.active_set(emb, 0.0)
-        z = act.margins
+        if working is None:
+            act = self.active_set(emb, 0.0)
+            ts, z = act.triplets, act.margins
+        else:  # weights on the working set's own (cached) pair table: no new pair table
+            ts, z = working, self._margins_of(emb, working)
+            act = None
         weights = np.clip(z / gamma, 0.0, 1.0)
-        huber = np.where(z > gamma, z - 0.5 * gamma, 0.5 * z * z / gamma)
+        zp = np.maximum(z, 0.0)
+        huber = np.where(zp > gamma, zp - 0.5 * gamma, 0.5 * zp * zp / gamma)
         pull = (1.0 - self.mu) * float(np.sum(self.pull_matrix * emb.M))
-        G = self.gradient_from_weights(act.triplets, weights)
-        return pull + self.mu * float(huber.sum()), G, pull + self.mu * float(z.sum()), act
+        G = self.gradient_from_weights(ts, weights) if gradient else None
+        if act is None and active:
+            pos = z > 0
+            act = ActiveTriplets(ts.subset(pos), z[pos], 0.0)
+        return pull + self.mu * float(huber.sum()), G, pull + self.mu * float(zp.sum()), act
 
     # -- certificate ------------------------------------------------------------
     def lower_bound(self, alpha, objective_value: float | None = None, M=None):

@@ -93,6 +93,11 @@ class TripletSet:
         """Index into :attr:`pairs` of each triplet's impostor pair ``(i, l)``."""
         return self._pair_table[2]
 
+    @cached_property
+    def pair_indptr(self) -> np.ndarray:
+        """CSR row pointers of the pairs' first points (pairs are sorted by ``(a, b)``)."""
+        return np.searchsorted(self.pairs[:, 0], np.arange(self.n + 1)).astype(np.int64)
+
     @property
     def n_pairs(self) -> int:
         return int(self.pairs.shape[0])

@@ -94,6 +94,7 @@ class Solver:
     def record(self, iteration: int, M, objective: float, **extra) -> None:
         """Log an iteration, keep the best iterate, apply limits and the callback."""
         rec = {"iteration": iteration, "time": self.elapsed(), "objective": float(objective), **extra}
+        self._last_iteration = iteration
         self.history.append(rec)
         if objective < self._best[1]:
             self._best = (np.array(M, copy=True), float(objective))
@@ -120,17 +121,18 @@ class Solver:
         """Run the solver on ``problem`` and return a certified :class:`LMNNResult`."""
         self.history = []
         self._best = (None, np.inf)
+        self._last_iteration = 0
         self.setup_time = 0.0
         self._t0 = time.perf_counter()
         info = {}
         try:
             M, status, nit, info = self._run(problem)
         except StopSolver as stop:
-            M, status, nit = self._best[0], stop.status, len(self.history)
+            M, status, nit = self._best[0], stop.status, self._last_iteration
             info = {"stop_reason": stop.reason}
             self._log("%s stopped: %s", self.name, stop.reason)
         except KeyboardInterrupt:
-            M, status, nit = self._best[0], INTERRUPTED, len(self.history)
+            M, status, nit = self._best[0], INTERRUPTED, self._last_iteration
             info = {"stop_reason": "KeyboardInterrupt"}
             logger.warning("%s interrupted: returning the best iterate so far", self.name)
         solve_time = self.elapsed() - self.setup_time

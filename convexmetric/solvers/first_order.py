@@ -48,6 +48,34 @@ class _Certifier:
         return self.best.lower_bound if self.best is not None else 0.0
 
 
+def best_scaling(problem, M0, min_scale: float = 0.25):
+    """Exact minimiser ``c >= min_scale`` of ``f(c * M0)`` (piecewise linear and convex in ``c``).
+
+    Triplets with margin ``1 + c * delta_t`` can only be active for ``c >= min_scale``
+    when ``delta_t > -1 / min_scale``, so one active-set search with slack
+    ``(1 / min_scale - 1) * margin`` sees every term that matters.
+    """
+    m = problem.margin
+    act = problem.active_set(M0, (1.0 / min_scale - 1.0) * m)
+    delta = act.margins - m                    # <A_t, M0>
+    pull = (1 - problem.mu) * problem.pull_value(M0)
+    # f(c) = pull * c + mu * sum_t [m + c delta_t]_+ ; breakpoints where m + c delta_t = 0
+    neg = delta < 0
+    brk = np.sort(-m / delta[neg])
+    pos_slope = problem.mu * delta[~neg].sum()
+    # slope just above c: pull + pos_slope + mu * (sum of negative deltas still active, i.e. brk > c)
+    order = np.argsort(-m / delta[neg])        # by ascending breakpoint
+    dneg = delta[neg][order]
+    tail = problem.mu * np.concatenate([np.cumsum(dneg[::-1])[::-1], [0.0]])  # active negatives beyond each point
+    cands = np.concatenate([[min_scale], brk[brk > min_scale]])
+    # slope on the right of each candidate c: active negatives are those with breakpoint > c
+    idx = np.searchsorted(brk, cands, side="right")
+    slope = pull + pos_slope + tail[idx]
+    first_up = np.flatnonzero(slope >= 0)
+    c = cands[first_up[0]] if first_up.size else (cands[-1] if cands.size else min_scale)
+    return float(c)
+
+
 class AcceleratedSmoothed(Solver):
     """Accelerated projected gradient on the Huber-smoothed LMNN objective.
 
@@ -55,16 +83,27 @@ class AcceleratedSmoothed(Solver):
     are convex combinations of PSD iterates and so stay PSD, with backtracking on the
     Lipschitz constant, function-value restart, and continuation of the smoothing
     width ``gamma`` from ``gamma0`` down to ``gamma_min`` (both relative to the margin).
-    Stops when the certified relative gap is at most ``tol``.
+    Iterations evaluate only a working set of triplets (margin above ``-near``) that
+    a full impostor search refreshes every ``recheck`` iterations, at every
+    certificate check and before stopping. Stops when the certified relative gap is
+    at most ``tol``. Without a warm start it begins at the best multiple of the
+    identity (an exact one-dimensional minimisation).
 
     Options
     -------
     gamma0, gamma_min, gamma_factor : float
-        Continuation schedule (defaults 1, 1e-5, 0.1).
+        Continuation schedule (defaults 0.1, 1e-5, 0.1).
     stage_rtol : float
         A smoothing stage ends when ``|x_{k+1} - x_k| <= stage_rtol * |x_k|``.
     stage_iters : int
         ...or after this many iterations.
+    stage_ftol : float
+        ...or when the smoothed objective fell by less than this (relative) over the
+        last ``recheck`` iterations.
+    near : float
+        Working-set slack, relative to the margin (default 0.2).
+    recheck : int
+        Iterations between full impostor searches (default 5).
     check_every : int
         Iterations between certificate checks (also checked at each stage end).
     polish : bool or "auto"
@@ -77,31 +116,41 @@ class AcceleratedSmoothed(Solver):
     """
 
     name = "fista"
-    defaults = dict(tol=1e-6, gamma0=1.0, gamma_min=1e-5, gamma_factor=0.1, stage_rtol=1e-4,
-                    stage_iters=200, check_every=50, max_iter=100_000, stall_rtol=None, polish="auto")
+    defaults = dict(tol=1e-6, gamma0=0.1, gamma_min=1e-5, gamma_factor=0.1, stage_rtol=1e-4,
+                    stage_iters=200, stage_ftol=1e-4, near=0.2, recheck=5, check_every=50, max_iter=100_000,
+                    stall_rtol=None, polish="auto")
 
     def _run(self, problem):
         o = self.options
         x = self.initial_metric(problem)
+        if o["warm_start"] is None:
+            x = best_scaling(problem, x) * x
+        near = o["near"] * problem.margin
         gamma = o["gamma0"] * problem.margin
         gamma_min = o["gamma_min"] * problem.margin
-        f_x, g_x, ftrue_x, act = problem.smoothed_objective_and_gradient(x, gamma)
+        working = problem.active_set(x, near).triplets
+
+        def evaluate(M, gradient=True):
+            return problem.smoothed_objective_and_gradient(M, gamma, working, gradient, active=False)[:3]
+
+        f_x, g_x, ftrue_x = evaluate(x)
+        act = problem.active_set(x, 0.0)
         lip = max(np.linalg.norm(g_x) / max(np.linalg.norm(x), 1e-12), 1e-12)
         zk, theta = x.copy(), 1.0
         stage_it, it, status = 0, 0, OPTIMAL_INACCURATE
         certifier = _Certifier(problem, o["polish"])
-        f_last_check = np.inf
-        self.record(0, x, ftrue_x, gamma=gamma)
+        f_last_check = f_stage = np.inf
+        self.record(0, x, ftrue_x, gamma=gamma, working=len(working))
         while it < o["max_iter"]:
             it += 1
             stage_it += 1
             y = (1 - theta) * x + theta * zk
-            f_y, g_y, _, _ = problem.smoothed_objective_and_gradient(y, gamma)
+            f_y, g_y, _ = evaluate(y)
             lip *= 0.9
             while True:
                 z_new = psd.project_psd(zk - g_y / (theta * lip))
                 x_new = (1 - theta) * x + theta * z_new
-                f_new, g_new, ftrue_new, act_new = problem.smoothed_objective_and_gradient(x_new, gamma)
+                f_new, _, ftrue_new = evaluate(x_new, gradient=False)
                 D = x_new - y
                 if f_new <= f_y + np.sum(g_y * D) + 0.5 * lip * np.sum(D * D) + 1e-12 * abs(f_y):
                     break
@@ -112,10 +161,24 @@ class AcceleratedSmoothed(Solver):
             else:
                 zk = z_new
                 theta = 0.5 * (np.sqrt(theta ** 4 + 4 * theta ** 2) - theta ** 2)
-                x, f_x, ftrue_x, act = x_new, f_new, ftrue_new, act_new
+                x, f_x, ftrue_x = x_new, f_new, ftrue_new
             stage_end = stage_it >= o["stage_iters"] or step <= o["stage_rtol"] * max(np.linalg.norm(x), 1e-12)
-            extra = {"gamma": gamma, "active": len(act)}
-            if stage_end or it % o["check_every"] == 0:
+            if it % o["recheck"] == 0:  # smoothed objective stopped falling: next stage
+                stage_end |= f_stage - f_x <= o["stage_ftol"] * abs(f_x)
+                f_stage = f_x
+            check = stage_end or it % o["check_every"] == 0
+            if check or it % o["recheck"] == 0:
+                full = problem.active_set(x, near)
+                act = type(full)(full.triplets.subset(full.margins > 0), full.margins[full.margins > 0], 0.0)
+                new = act.triplets.difference(working)
+                working = full.triplets
+                f_x, _, ftrue_x = evaluate(x)
+                if len(new):  # the objective changed under us: restart momentum
+                    theta, zk = 1.0, x.copy()
+            extra = {"gamma": gamma, "active": len(act), "working": len(working)}
+            if not (check or it % o["recheck"] == 0):
+                continue  # between full searches the objective is the working set's: not recorded
+            if check:
                 dual = [w for w, _ in smoothed_duals(act, (gamma,))]
                 certifier(x, dual, near_converged=gamma <= 1e-2 * problem.margin)
                 lb = certifier.lower_bound
@@ -133,9 +196,9 @@ class AcceleratedSmoothed(Solver):
             if stage_end:
                 if gamma > gamma_min:
                     gamma = max(gamma * o["gamma_factor"], gamma_min)
-                    f_x, _, ftrue_x, act = problem.smoothed_objective_and_gradient(x, gamma)
+                    f_x, _, ftrue_x = evaluate(x)
                     theta, zk = 1.0, x.copy()
-                stage_it = 0
+                stage_it, f_stage = 0, np.inf
         else:
             status = USER_LIMIT
         x = self._best[0] if self._best[0] is not None else x
