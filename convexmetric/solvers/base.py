@@ -122,6 +122,9 @@ class Solver:
         self.history = []
         self._best = (None, np.inf)
         self._last_iteration = 0
+        #: Dual points found during the run, offered to the final certificate even when
+        #: the run is stopped early (time limit, callback, Ctrl-C).
+        self.duals = []
         self.setup_time = 0.0
         self._t0 = time.perf_counter()
         info = {}
@@ -143,8 +146,8 @@ class Solver:
         t1 = time.perf_counter()
         cert = None
         if self.options["certify"]:
-            cands = info.pop("dual", None)
-            cert = problem.certificate(M, alpha=cands, polish=info.pop("polish", "auto"))
+            cands = (info.pop("dual", None) or []) + self.duals
+            cert = problem.certificate(M, alpha=cands or None, polish=info.pop("polish", "auto"))
             fun, lb, gap, rel = cert.objective, cert.lower_bound, cert.gap, cert.relative_gap
             if status in (OPTIMAL, OPTIMAL_INACCURATE):
                 status = OPTIMAL if rel <= self.options["tol"] else OPTIMAL_INACCURATE

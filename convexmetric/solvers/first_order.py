@@ -23,9 +23,10 @@ class _Certifier:
     certification stays under about 20 % of the run.
     """
 
-    def __init__(self, problem, polish="auto"):
+    def __init__(self, problem, polish="auto", keep=None):
         from ..certificate import POLISH_MAX_DIM
         self.problem = problem
+        self.keep = keep  # a list (the solver's ``duals``) that holds the best dual point
         self.can_polish = polish is True or (polish == "auto" and problem.d <= POLISH_MAX_DIM)
         self.next_polish = 0.0
         self.best = None
@@ -41,6 +42,8 @@ class _Certifier:
             cert = pc if pc.lower_bound > cert.lower_bound else cert
         if self.best is None or cert.lower_bound > self.best.lower_bound:
             self.best = cert
+            if self.keep is not None:
+                self.keep[:] = [cert.dual]
         return cert
 
     @property
@@ -138,7 +141,7 @@ class AcceleratedSmoothed(Solver):
         lip = max(np.linalg.norm(g_x) / max(np.linalg.norm(x), 1e-12), 1e-12)
         zk, theta = x.copy(), 1.0
         stage_it, it, status = 0, 0, OPTIMAL_INACCURATE
-        certifier = _Certifier(problem, o["polish"])
+        certifier = _Certifier(problem, o["polish"], keep=self.duals)
         f_last_check = f_stage = np.inf
         self.record(0, x, ftrue_x, gamma=gamma, working=len(working))
         while it < o["max_iter"]:
@@ -202,10 +205,7 @@ class AcceleratedSmoothed(Solver):
         else:
             status = USER_LIMIT
         x = self._best[0] if self._best[0] is not None else x
-        info = {"gamma": gamma, "lipschitz": lip}
-        if certifier.best is not None:
-            info["dual"] = [certifier.best.dual]
-        return x, status, it, info
+        return x, status, it, {"gamma": gamma, "lipschitz": lip}
 
 
 class ProjectedSubgradient(Solver):
@@ -247,7 +247,7 @@ class ProjectedSubgradient(Solver):
         G = problem.gradient_from_weights(viol, np.ones(len(viol)))
         step = o["step0"] or 0.1 * max(np.linalg.norm(M), 1.0) / max(np.linalg.norm(G), 1e-300)
         status, it = OPTIMAL_INACCURATE, 0
-        certifier = _Certifier(problem, o["polish"])
+        certifier = _Certifier(problem, o["polish"], keep=self.duals)
         self.record(0, M, problem.objective(M), step=step, active=len(working))
         while it < o["max_iter"]:
             it += 1
@@ -322,7 +322,7 @@ class StochasticSubgradient(Solver):
         G = batch_gradient(M)
         step0 = o["step0"] or 0.1 * max(np.linalg.norm(M), 1.0) / max(np.linalg.norm(G), 1e-300)
         check = int(o["check_every"] or max(1, problem.n // b))
-        certifier = _Certifier(problem, o["polish"])
+        certifier = _Certifier(problem, o["polish"], keep=self.duals)
         avg, n_avg, status, it = M.copy(), 0, OPTIMAL_INACCURATE, 0
         self.record(0, M, problem.objective(M), step=step0)
         while it < o["max_iter"]:
