@@ -29,6 +29,10 @@ class ActiveSetSDP(Solver):
         working set (default 0.1).
     max_rounds : int
         Upper bound on SDP rounds (``max_iter`` is ignored).
+    max_add : int or None
+        At most this many triplets join per round, the most violated first (default
+        ``max(2000, |W|)``): from a poor start the first SDP's metric can violate most
+        triplets, and adding them all would make the next SDP nearly the full problem.
     max_memory : int or None
         Byte budget for one SDP (default 70 % of available memory).
     """
@@ -36,7 +40,7 @@ class ActiveSetSDP(Solver):
     name = "active-set"
     exact = True
     defaults = dict(backend="CLARABEL", backend_options=None, near=0.1, max_rounds=50,
-                    max_memory=None, tol=1e-8)
+                    max_memory=None, tol=1e-8, max_add=None)
 
     def _run(self, problem):
         backend = self.options["backend"].upper()
@@ -68,10 +72,19 @@ class ActiveSetSDP(Solver):
             if len(outside) == 0:
                 status = OPTIMAL
                 break
-            working = working.union(act.triplets)
+            working = working.union(self._additions(act, working))
         else:
             status = USER_LIMIT
         result_info = {"rounds": rounds, "working_set": working}
         if alpha is not None:
             result_info["dual"] = [alpha]
         return M, status, len(rounds), result_info
+
+    def _additions(self, act, working):
+        """Triplets of ``act`` not yet in ``working``, capped at ``max_add``, most violated first."""
+        fresh = ~act.triplets.isin(working)
+        cap = self.options["max_add"] or max(2000, len(working))
+        idx = np.flatnonzero(fresh)
+        if idx.size > cap:
+            idx = np.sort(idx[np.argsort(-act.margins[idx], kind="stable")[:cap]])
+        return act.triplets.subset(idx)
