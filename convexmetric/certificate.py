@@ -26,8 +26,9 @@ from .triplets import TripletWeights
 
 logger = logging.getLogger(__name__)
 
-#: Above this dimension, ``polish="auto"`` skips dual polishing (its SDP grows as d^2).
-POLISH_MAX_DIM = 64
+#: Above this dimension, ``polish="auto"`` skips dual polishing: its SDP has a d x d PSD
+#: cone (measured: 0.1-0.2 s at d = 13, 8-22 s at d = 64 with 300-800 free triplets).
+POLISH_MAX_DIM = 40
 
 # Relative safety subtracted from computed generalised eigenvalues, so that round-off
 # in the eigen-solver cannot make a bound invalid; it costs rho * mu * 1e-10 * |kappa|.
@@ -75,10 +76,10 @@ class Certificate:
 
 
 def _min_generalized_eig(problem, K: np.ndarray) -> float:
-    P = problem.pull_matrix
-    if problem._pull_definite:
-        return float(scipy.linalg.eigh(K, P, eigvals_only=True, subset_by_index=[0, 0])[0])
-    return float("nan")
+    """``lambda_min(K, P)`` on the range of ``P`` (the whole space when ``P`` is definite)."""
+    V, lam = problem._pull_basis, problem._pull_eigs
+    B = V / np.sqrt(lam)                      # B^T P B = I on range(P)
+    return float(np.linalg.eigvalsh(B.T @ K @ B)[0])
 
 
 def _max_feasible_tau(problem, K: np.ndarray) -> float:

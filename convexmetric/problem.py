@@ -217,13 +217,32 @@ class LMNNProblem:
         return np.ascontiguousarray(t)
 
     def _check_pull_rank(self):
-        w = np.linalg.eigvalsh(self.pull_matrix)
-        self._pull_definite = bool(w[0] > 1e-12 * max(w[-1], 1e-300))
-        if not self._pull_definite:
+        """Find the range of ``P``; certificates work there when the data live there.
+
+        Every ``C_ab`` lies in the span of the centred data, so when that span is inside
+        ``range(P)`` (e.g. constant features only add zero directions) the problem is
+        exactly a problem on ``range(P)``, where ``P`` is definite. Otherwise strong
+        duality may fail and certificates fall back to a weaker bound, with a warning.
+        """
+        w, V = np.linalg.eigh(self.pull_matrix)
+        keep = w > 1e-12 * max(w[-1], 1e-300)
+        self._pull_basis = V[:, keep]               # orthonormal basis of range(P)
+        self._pull_eigs = w[keep]
+        null = V[:, ~keep]
+        if null.shape[1] == 0:
+            self._pull_definite = True
+            return
+        Xc = self.X - self.X.mean(0)
+        outside = np.linalg.norm(Xc @ null) if null.size else 0.0
+        self._pull_definite = bool(outside <= 1e-10 * max(np.linalg.norm(Xc), 1e-300))
+        if self._pull_definite:
+            logger.info("pull matrix has %d null direction(s) without data variance: "
+                        "certificates work on its range", null.shape[1])
+        else:
             warnings.warn(
-                "the target differences do not span the feature space (pull matrix is singular): "
-                "strong duality may fail and certificates fall back to a weaker bound; "
-                "consider removing constant or collinear features", UserWarning, stacklevel=3)
+                "the target differences do not span the data (pull matrix is singular on directions "
+                "where the data vary): strong duality may fail and certificates fall back to a weaker "
+                "bound; consider removing collinear features", UserWarning, stacklevel=3)
 
     def _build_triplets(self, spec, max_enumerated):
         if isinstance(spec, str):

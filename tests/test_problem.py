@@ -1,4 +1,6 @@
 """The problem spec against a plain-loop reference, and its input validation."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -152,10 +154,24 @@ def test_bad_metric_is_named(iris_std):
     assert p.objective(M) == pytest.approx(p.objective(project_psd(M)), rel=1e-12)
 
 
-def test_singular_pull_matrix_warns():
-    X = np.c_[np.random.default_rng(0).standard_normal((20, 2)), np.ones(20)]  # constant feature
-    y = np.arange(20) % 2
-    with pytest.warns(UserWarning, match="singular"):
+def test_constant_feature_is_harmless_but_missing_direction_warns():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.standard_normal((30, 2)), np.ones(30)]  # constant feature: no variance there
+    y = np.arange(30) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         p = LMNNProblem(X, y)
-    c = p.certificate(np.eye(3), polish=False)
+    reduced = LMNNProblem(X[:, :2], y)
+    M = np.diag([1.0, 2.0, 5.0])
+    assert p.objective(M) == pytest.approx(reduced.objective(M[:2, :2]))
+    a = np.ones(p.n_triplets) * 0.01
+    assert p.certificate(M, alpha=a, polish=False).lower_bound == pytest.approx(
+        reduced.certificate(M[:2, :2], alpha=a, polish=False).lower_bound, rel=1e-9)
+    # classes offset along y while target differences only run along x: P misses y
+    t = np.arange(10.0)
+    X2 = np.r_[np.c_[t, np.zeros(10)], np.c_[t, np.ones(10)]]
+    y2 = np.r_[np.zeros(10), np.ones(10)]
+    with pytest.warns(UserWarning, match="singular"):
+        q = LMNNProblem(X2, y2, k=2)
+    c = q.certificate(np.eye(2), polish=False)
     assert 0 <= c.lower_bound <= c.objective

@@ -106,7 +106,7 @@ def test_auto_picks_by_dimension_and_logs(caplog):
         r = solve(p)
     assert "picked 'hybrid'" in caplog.text
     assert r.solver == "hybrid" and r.status == "optimal"
-    Xbig = np.random.default_rng(0).standard_normal((80, 70))
+    Xbig = np.random.default_rng(0).standard_normal((80, 40))
     assert choose_solver(LMNNProblem(Xbig, np.arange(80) % 2)) == "fista"
 
 

@@ -147,7 +147,8 @@ class Solver:
         cert = None
         if self.options["certify"]:
             cands = (info.pop("dual", None) or []) + self.duals
-            cert = problem.certificate(M, alpha=cands or None, polish=info.pop("polish", "auto"))
+            polish = info.pop("polish", self.options.get("polish", "auto"))
+            cert = problem.certificate(M, alpha=cands or None, polish=polish)
             fun, lb, gap, rel = cert.objective, cert.lower_bound, cert.gap, cert.relative_gap
             if status in (OPTIMAL, OPTIMAL_INACCURATE):
                 status = OPTIMAL if rel <= self.options["tol"] else OPTIMAL_INACCURATE
