@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Re-run every benchmark, one after the other (never concurrently: timings compare
+# within one run on a quiet machine), writing each table beside its script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CONVEXMETRIC_DATA="${CONVEXMETRIC_DATA:-$(cd .. && pwd)/shared/data}"
+python benchmarks/exact_solvers.py > benchmarks/exact_solvers.txt
+python benchmarks/scale.py > benchmarks/scale.txt
