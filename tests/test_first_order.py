@@ -6,7 +6,8 @@ from convexmetric import LMNNProblem, solve
 
 from conftest import random_problem_data
 
-CONVEX = {"fista": dict(tol=1e-6), "subgradient": dict(tol=1e-5), "stochastic": dict(tol=1e-4, batch_size=16, power=1.0, decay_iters=20),
+CONVEX = {"fista": dict(tol=1e-6), "subgradient": dict(tol=1e-5),
+          "stochastic": dict(tol=1e-4, batch_size=16, power=1.0, decay_iters=20),
           "hybrid": {}, "active-set": {}}
 
 

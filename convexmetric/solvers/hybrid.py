@@ -32,8 +32,9 @@ class HybridSolver(Solver):
 
     name = "hybrid"
     exact = True
-    defaults = dict(tol=1e-8, warm_tol=1e-3, warm_time=30.0, stall_rtol=1e-6, warm_gamma=1e-3, near=0.1, backend="CLARABEL",
-                    backend_options=None, max_memory=None, max_rounds=50, fista_options=None)
+    defaults = dict(tol=1e-8, warm_tol=1e-3, warm_time=30.0, stall_rtol=1e-6, warm_gamma=1e-3, near=0.1,
+                    backend="CLARABEL", backend_options=None, max_memory=None, max_rounds=50,
+                    fista_options=None)
 
     def _run(self, problem):
         o = self.options
