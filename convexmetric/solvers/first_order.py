@@ -143,6 +143,7 @@ class AcceleratedSmoothed(Solver):
         stage_it, it, status = 0, 0, OPTIMAL_INACCURATE
         certifier = _Certifier(problem, o["polish"], keep=self.duals)
         f_last_check = f_stage = np.inf
+        f_verified = (x.copy(), ftrue_x)  # last iterate whose objective a full search confirmed
         self.record(0, x, ftrue_x, gamma=gamma, working=len(working))
         while it < o["max_iter"]:
             it += 1
@@ -178,6 +179,17 @@ class AcceleratedSmoothed(Solver):
                 f_x, _, ftrue_x = evaluate(x)
                 if len(new):  # the objective changed under us: restart momentum
                     theta, zk = 1.0, x.copy()
+                    if ftrue_x > f_verified[1] * (1 + 1e-12):  # exact: the set holds all violators
+                        # the stale working set let the steps overshoot: go back, step shorter
+                        x = f_verified[0].copy()
+                        lip *= 4.0
+                        zk = x.copy()
+                        full = problem.active_set(x, near)
+                        act = type(full)(full.triplets.subset(full.margins > 0),
+                                         full.margins[full.margins > 0], 0.0)
+                        working = full.triplets
+                        f_x, _, ftrue_x = evaluate(x)
+                f_verified = (x.copy(), ftrue_x)
             extra = {"gamma": gamma, "active": len(act), "working": len(working)}
             if not (check or it % o["recheck"] == 0):
                 continue  # between full searches the objective is the working set's: not recorded
