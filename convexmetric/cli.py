@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default 0)")
     p.add_argument("--save", metavar="FILE.npy", help="save the learned metric M")
     p.add_argument("-v", "--verbose", action="store_true", help="log solver progress")
+    p.add_argument("--progress", action="store_true", help="show a status line while solving")
     return p
 
 
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
     print(f"data: {args.dataset}, {problem.n} training points x {problem.d} features, "
           f"{problem.classes.size} classes; {problem.triplet_form}")
     print(f"solver: {solver}" + (" (chosen by 'auto')" if args.solver == "auto" else ""))
-    res = solve(problem, solver, verbose=args.verbose, **opts)
+    res = solve(problem, solver, verbose=args.verbose, progress=args.progress, **opts)
     wall = time.perf_counter() - t0
     L = res.L
     e_euc = _knn_error(Xtr, ytr, Xte, yte)

@@ -107,3 +107,13 @@ def test_factored_rank_and_init_validation():
         solve(p, "factored", init="zeros")
     r = solve(p, "factored", rank=2, init="pca")
     assert np.linalg.matrix_rank(r.M, tol=1e-8 * np.abs(r.M).max()) <= 2
+
+
+def test_progress_line_on_request(capsys):
+    X, y = random_problem_data(6, n=40, d=3, classes=3)
+    p = LMNNProblem(X, y)
+    solve(p, "fista", tol=1e-5, progress=True)
+    err = capsys.readouterr().err
+    assert "\rfista: it" in err and "f = " in err and err.endswith("\n")
+    solve(p, "fista", tol=1e-5)
+    assert capsys.readouterr().err == ""

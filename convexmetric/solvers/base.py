@@ -9,6 +9,7 @@ own certificate and packs an :class:`~convexmetric.result.LMNNResult`.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 import numpy as np
@@ -48,13 +49,16 @@ class Solver:
         Certify the final iterate (default True).
     verbose : bool
         Log progress at INFO level instead of DEBUG.
+    progress : bool
+        Keep one status line (iteration, objective, certified gap, elapsed time)
+        updated in place on standard error.
     """
 
     name = "base"
     exact = False
     #: Options and defaults common to every solver; subclasses extend ``defaults``.
     common_defaults = dict(tol=1e-6, time_limit=None, max_iter=10_000, warm_start=None,
-                           callback=None, certify=True, verbose=False)
+                           callback=None, certify=True, verbose=False, progress=False)
     defaults: dict = {}
 
     def __init__(self, **options):
@@ -101,6 +105,11 @@ class Solver:
         self._log("%s it %d  f=%.8g %s t=%.2fs", self.name, iteration, objective,
                   " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in extra.items()), rec["time"])
+        if self.options["progress"]:
+            gap = rec.get("relative_gap")
+            sys.stderr.write(f"\r{self.name}: it {iteration:>6}  f = {objective:.8g}  "
+                             f"gap = {'-' if gap is None else format(gap, '.1e'):>7}  {rec['time']:7.1f} s ")
+            sys.stderr.flush()
         cb = self.options["callback"]
         if cb is not None and cb({**rec, "M": M}):
             raise StopSolver(USER_LIMIT, "stopped by callback")
@@ -138,6 +147,8 @@ class Solver:
             M, status, nit = self._best[0], INTERRUPTED, self._last_iteration
             info = {"stop_reason": "KeyboardInterrupt"}
             logger.warning("%s interrupted: returning the best iterate so far", self.name)
+        if self.options["progress"]:
+            sys.stderr.write("\n")
         solve_time = self.elapsed() - self.setup_time
         if M is None:
             M = self.initial_metric(problem)
