@@ -131,13 +131,18 @@ class AcceleratedSmoothed(Solver):
         near = o["near"] * problem.margin
         gamma = o["gamma0"] * problem.margin
         gamma_min = o["gamma_min"] * problem.margin
-        working = problem.active_set(x, near).triplets
 
-        def evaluate(M, gradient=True):
+        def refresh(M):
+            """Full impostor search: the new working set and the violated triplets."""
+            full = problem.active_set(M, near)
+            pos = full.margins > 0
+            return full.triplets, type(full)(full.triplets.subset(pos), full.margins[pos], 0.0)
+
+        def evaluate(M, gradient=True):  # reads the current ``working`` at call time
             return problem.smoothed_objective_and_gradient(M, gamma, working, gradient, active=False)[:3]
 
+        working, act = refresh(x)
         f_x, g_x, ftrue_x = evaluate(x)
-        act = problem.active_set(x, 0.0)
         lip = max(np.linalg.norm(g_x) / max(np.linalg.norm(x), 1e-12), 1e-12)
         zk, theta = x.copy(), 1.0
         stage_it, it, status = 0, 0, OPTIMAL_INACCURATE
@@ -167,27 +172,22 @@ class AcceleratedSmoothed(Solver):
                 theta = 0.5 * (np.sqrt(theta ** 4 + 4 * theta ** 2) - theta ** 2)
                 x, f_x, ftrue_x = x_new, f_new, ftrue_new
             stage_end = stage_it >= o["stage_iters"] or step <= o["stage_rtol"] * max(np.linalg.norm(x), 1e-12)
-            if it % o["recheck"] == 0:  # smoothed objective stopped falling: next stage
+            if it % o["recheck"] == 0:
+                # the smoothed objective stopped falling: next stage
                 stage_end |= f_stage - f_x <= o["stage_ftol"] * abs(f_x)
                 f_stage = f_x
             check = stage_end or it % o["check_every"] == 0
             if check or it % o["recheck"] == 0:
-                full = problem.active_set(x, near)
-                act = type(full)(full.triplets.subset(full.margins > 0), full.margins[full.margins > 0], 0.0)
-                new = act.triplets.difference(working)
-                working = full.triplets
-                f_x, _, ftrue_x = evaluate(x)
-                if len(new):  # the objective changed under us: restart momentum
+                old = working
+                working, act = refresh(x)
+                f_x, _, ftrue_x = evaluate(x)  # exact: the new set holds every violator
+                if len(act.triplets.difference(old)):  # the objective changed under us
                     theta, zk = 1.0, x.copy()
-                    if ftrue_x > f_verified[1] * (1 + 1e-12):  # exact: the set holds all violators
+                    if ftrue_x > f_verified[1] * (1 + 1e-12):
                         # the stale working set let the steps overshoot: go back, step shorter
-                        x = f_verified[0].copy()
+                        x, zk = f_verified[0].copy(), f_verified[0].copy()
                         lip *= 4.0
-                        zk = x.copy()
-                        full = problem.active_set(x, near)
-                        act = type(full)(full.triplets.subset(full.margins > 0),
-                                         full.margins[full.margins > 0], 0.0)
-                        working = full.triplets
+                        working, act = refresh(x)
                         f_x, _, ftrue_x = evaluate(x)
                 f_verified = (x.copy(), ftrue_x)
             extra = {"gamma": gamma, "active": len(act), "working": len(working)}
