@@ -44,10 +44,6 @@ class ActiveTriplets:
     def __len__(self) -> int:
         return len(self.triplets)
 
-    def violators(self, threshold: float = 0.0) -> TripletSet:
-        """The triplets with ``z_t > threshold``."""
-        return self.triplets.subset(self.margins > threshold)
-
 
 def _validate_data(X, y):
     X = np.asarray(X)
@@ -365,7 +361,7 @@ class LMNNProblem:
         return self.margin + dist[ts.target_pair] - dist[ts.impostor_pair]
 
     def _search_active(self, emb: Embedding, slack: float, anchors=None) -> ActiveTriplets:
-        n, k = self.n, self.k
+        n = self.n
         dt = np.full(self.targets.shape, -np.inf)
         valid = self.targets >= 0
         dt[valid] = exact_sq_dists(emb.Z, self._pull_a, self._pull_b)

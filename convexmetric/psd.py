@@ -47,18 +47,6 @@ def project_psd(M: np.ndarray) -> np.ndarray:
     return symmetrize((V * w) @ V.T)
 
 
-def min_eig_ratio(M: np.ndarray) -> float:
-    """``lambda_min(M) / max|lambda(M)|`` (0 for the zero matrix)."""
-    w = np.linalg.eigvalsh(symmetrize(M))
-    scale = np.abs(w).max()
-    return 0.0 if scale == 0 else float(w[0] / scale)
-
-
-def is_psd(M: np.ndarray, rtol: float = PSD_RTOL) -> bool:
-    """True when ``M`` is PSD up to the relative tolerance ``rtol``."""
-    return min_eig_ratio(M) >= -rtol
-
-
 def components_from_metric(M: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
     """Factor ``M = L.T @ L`` with ``L`` of shape ``(r, d)``, ``r`` the numerical rank.
 

@@ -127,14 +127,6 @@ class TripletSet:
         self._check_same_n(other)
         return np.isin(self.keys, other.keys, assume_unique=True)
 
-    def index_in(self, other: "TripletSet") -> np.ndarray:
-        """Position of each of these triplets in ``other`` (-1 where absent)."""
-        if len(other) == 0:
-            return np.full(len(self), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(other.keys, self.keys), len(other) - 1)
-        found = other.keys[pos] == self.keys
-        return np.where(found, pos, -1)
-
     def _check_same_n(self, other: "TripletSet") -> None:
         if other.n != self.n:
             raise ValueError(f"triplet sets over different data sizes ({self.n} vs {other.n})")

@@ -1,7 +1,6 @@
 """Packaging: README commands, CI script and metadata stay consistent."""
 import configparser
 import hashlib
-import os
 import re
 import subprocess
 import sys

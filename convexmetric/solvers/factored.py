@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
-from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
-from .base import Solver, StopSolver
+from ..psd import metric_from_components
+from ..result import OPTIMAL_INACCURATE, USER_LIMIT
+from .base import Solver
 
 
 class FactoredSolver(Solver):
@@ -72,7 +73,7 @@ class FactoredSolver(Solver):
 
         def fun(v):
             L = v.reshape(r, d)
-            fg, G, f, _ = problem.smoothed_objective_and_gradient(L.T @ L, gamma)
+            fg, G, f, _ = problem.smoothed_objective_and_gradient(metric_from_components(L), gamma)
             return fg, (2.0 * L @ G).ravel(), f
 
         def f_and_grad(v):
@@ -83,15 +84,11 @@ class FactoredSolver(Solver):
             it[0] += 1
             L = v.reshape(r, d)
             _, _, f = fun(v)
-            self.record(it[0], L.T @ L, f, rank=r)
+            self.record(it[0], metric_from_components(L), f, rank=r)
 
-        self.record(0, L0.T @ L0, fun(L0.ravel())[2], rank=r)
-        try:
-            opt = scipy.optimize.minimize(f_and_grad, L0.ravel(), jac=True, method="L-BFGS-B",
-                                          callback=callback,
-                                          options={"maxiter": int(o["max_iter"]), "gtol": 1e-10, "ftol": 1e-13})
-        except StopSolver:
-            raise
+        self.record(0, metric_from_components(L0), fun(L0.ravel())[2], rank=r)
+        opt = scipy.optimize.minimize(f_and_grad, L0.ravel(), jac=True, method="L-BFGS-B", callback=callback,
+                                      options={"maxiter": int(o["max_iter"]), "gtol": 1e-10, "ftol": 1e-13})
         L = opt.x.reshape(r, d)
         status = OPTIMAL_INACCURATE if opt.success or opt.nit < o["max_iter"] else USER_LIMIT
-        return L.T @ L, status, int(opt.nit), {"L": L, "message": str(opt.message), "rank": r}
+        return metric_from_components(L), status, int(opt.nit), {"L": L, "message": str(opt.message), "rank": r}
