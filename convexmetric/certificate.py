@@ -75,8 +75,18 @@ class Certificate:
 
 
 def _min_generalized_eig(problem, K: np.ndarray) -> float:
-    """``lambda_min(K, P)`` on the range of ``P`` (the whole space when ``P`` is definite)."""
-    V, lam = problem._pull_basis, problem._pull_eigs
+    """``lambda_min(K, P)`` on the range of ``P`` (the whole space when ``P`` is definite).
+
+    For one metric per class (``K`` and ``P`` stacks ``(C, d, d)``) the dual slack is
+    block diagonal, so this is the minimum over the blocks.
+    """
+    if K.ndim == 3:
+        return min(_block_generalized_eig(V, lam, Kc)
+                   for V, lam, Kc in zip(problem._pull_basis, problem._pull_eigs, K))
+    return _block_generalized_eig(problem._pull_basis, problem._pull_eigs, K)
+
+
+def _block_generalized_eig(V: np.ndarray, lam: np.ndarray, K: np.ndarray) -> float:
     B = V / np.sqrt(lam)                      # B^T P B = I on range(P)
     return float(np.linalg.eigvalsh(B.T @ K @ B)[0])
 
@@ -87,7 +97,7 @@ def _max_feasible_tau(problem, K: np.ndarray) -> float:
     scale = np.abs(P).max() + mu * np.abs(K).max()
 
     def ok(t):
-        return np.linalg.eigvalsh((1 - mu) * P + mu * t * K)[0] >= -1e-12 * scale
+        return np.linalg.eigvalsh((1 - mu) * P + mu * t * K)[..., 0].min() >= -1e-12 * scale
 
     if ok(1.0):
         return 1.0
@@ -169,21 +179,26 @@ def polish_dual(problem, active, band: float, max_free: int = 2000, backend: str
     n_one = int(fixed_one.sum())
     K_one = problem.weighted_sum(ts.subset(fixed_one), np.ones(n_one))
     values = fixed_one.astype(np.float64)
+    stacked = K_one.ndim == 3
+    pulls = problem.pull_matrix if stacked else problem.pull_matrix[None]
+    K_one = K_one if stacked else K_one[None]
 
-    a, b = free_ts.pairs.T
+    a, b, owner, tp, ip = problem.owned_pairs(free_ts)
     D = problem.X[a] - problem.X[b]
     C = np.einsum("pi,pj->pij", D, D).reshape(len(a), d * d)  # row p: vec(C_p)
     m = len(a)
-    # column f of CB is vec(A_f) = vec(C_target(f)) - vec(C_impostor(f))
-    CB = (C[free_ts.target_pair] - C[free_ts.impostor_pair]).T if F else None
     # The clearly active triplets share one weight s in [0, 1] (ideally 1): this keeps
     # the SDP feasible (alpha = 0, s = 0) even when M is far from optimal.
     alpha = cp.Variable(F)
     scale = cp.Variable()
-    S = (1 - mu) * problem.pull_matrix + mu * scale * K_one
-    if F:
-        S = S + mu * cp.reshape(CB @ alpha, (d, d), order="F")
-    cons = [alpha >= 0, alpha <= 1, scale >= 0, scale <= 1, 0.5 * (S + S.T) >> 0]
+    cons = [alpha >= 0, alpha <= 1, scale >= 0, scale <= 1]
+    for c in range(len(pulls)):
+        S = (1 - mu) * pulls[c] + mu * scale * K_one[c]
+        if F:
+            # column f is vec of block c of A_f: its target part and/or impostor part if owned by c
+            CB = (C[tp] * (owner[tp] == c)[:, None] - C[ip] * (owner[ip] == c)[:, None]).T
+            S = S + mu * cp.reshape(CB @ alpha, (d, d), order="F")
+        cons.append(0.5 * (S + S.T) >> 0)
     prob = cp.Problem(cp.Maximize(cp.sum(alpha) + n_one * scale), cons)
     try:
         prob.solve(solver=backend, **(backend_options or {}))

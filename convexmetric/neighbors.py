@@ -81,7 +81,7 @@ def select_targets(X: np.ndarray, labels: np.ndarray, k: int,
 
 
 def find_impostors(Z: np.ndarray, labels: np.ndarray, radius: np.ndarray,
-                   block_bytes: int = DEFAULT_BLOCK_BYTES, dtype=np.float64):
+                   block_bytes: int = DEFAULT_BLOCK_BYTES, dtype=np.float64, columns=None):
     """All differently-labelled pairs ``(i, l)`` with ``|z_i - z_l|^2 < radius[i]``.
 
     The search runs over blocks of anchors ``i`` against all points, through one
@@ -97,6 +97,8 @@ def find_impostors(Z: np.ndarray, labels: np.ndarray, radius: np.ndarray,
         Integer class labels.
     radius : ndarray (n,)
         Per-anchor squared-distance radius; ``-inf`` skips the anchor.
+    columns : int array or None
+        Restrict the candidate impostors ``l`` to these points (default: all).
 
     Returns
     -------
@@ -110,23 +112,25 @@ def find_impostors(Z: np.ndarray, labels: np.ndarray, radius: np.ndarray,
     sq = np.einsum("ij,ij->i", Z, Z)
     sq_s = sq.astype(dtype)
     rtol = _GEMM_RTOL[dtype]
-    sq_max = sq.max() if n else 0.0
+    cols = np.arange(n) if columns is None else np.asarray(columns, dtype=np.int64)
+    Zc, sq_c, lab_c = Zs[cols], sq_s[cols], labels[cols]
+    sq_max = sq[cols].max() if cols.size else 0.0
     active = np.flatnonzero(np.isfinite(radius))
-    rows_per = _block_rows(n, block_bytes)
+    rows_per = _block_rows(cols.size, block_bytes)
     out_a, out_l, out_d = [], [], []
-    for s in range(0, active.size, rows_per):
+    for s in range(0, active.size if cols.size else 0, rows_per):
         rows = active[s:s + rows_per]
-        G = Zs[rows] @ Zs.T
+        G = Zs[rows] @ Zc.T
         G *= -2.0
         G += sq_s[rows, None]
-        G += sq_s[None, :]
+        G += sq_c[None, :]
         slack = rtol * (sq[rows] + sq_max) * 4 + 1e-12 * np.abs(radius[rows])
         mask = G < (radius[rows] + slack).astype(dtype)[:, None]
-        mask &= labels[rows, None] != labels[None, :]
-        r_idx, l_idx = np.nonzero(mask)
+        mask &= labels[rows, None] != lab_c[None, :]
+        r_idx, c_idx = np.nonzero(mask)
         if r_idx.size == 0:
             continue
-        a = rows[r_idx]
+        a, l_idx = rows[r_idx], cols[c_idx]
         d = exact_sq_dists(Z, a, l_idx)
         keep = d < radius[a]
         out_a.append(a[keep])

@@ -275,6 +275,28 @@ class LMNNProblem:
         keys = np.sort(np.concatenate(keys)) if keys else np.empty(0, np.int64)
         return TripletSet.from_keys(keys, n)
 
+    # -- the shape of a metric ---------------------------------------------------
+    #: Number of metrics learned (one here; one per class in MultiMetricProblem).
+    n_metrics = 1
+
+    def identity_metric(self) -> np.ndarray:
+        """The Euclidean metric, in this problem's metric shape."""
+        return np.eye(self.d)
+
+    def validate_metric(self, M, name: str = "M") -> np.ndarray:
+        """Check a candidate metric's shape, finiteness and symmetry; return it symmetrised."""
+        return psd.check_square(M, self.d, name)
+
+    def owned_pairs(self, triplets: TripletSet):
+        """The pairs a triplet set touches, each with the metric it is measured in.
+
+        Returns ``(a, b, owner, target_index, impostor_index)``: pair endpoints, the
+        index of the metric (always 0 here), and for each triplet the row of its target
+        and impostor pair.
+        """
+        a, b = triplets.pairs.T
+        return a, b, np.zeros(a.size, np.int64), triplets.target_pair, triplets.impostor_pair
+
     # -- descriptive properties -------------------------------------------------
     @property
     def is_enumerated(self) -> bool:
@@ -306,7 +328,7 @@ class LMNNProblem:
         """
         if isinstance(M, Embedding):
             return M
-        M = psd.check_square(M, self.d)
+        M = self.validate_metric(M)
         w, V = np.linalg.eigh(M)
         scale = np.abs(w).max() if w.size else 0.0
         ratio = 0.0 if scale == 0 else float(w[0] / scale)

@@ -13,9 +13,9 @@ PSD_RTOL = 1e-8
 
 
 def symmetrize(M: np.ndarray) -> np.ndarray:
-    """Return ``(M + M.T) / 2`` as float64."""
+    """Return ``(M + M.T) / 2`` as float64 (for a stack ``(..., d, d)``: each matrix)."""
     M = np.asarray(M, dtype=np.float64)
-    return 0.5 * (M + M.T)
+    return 0.5 * (M + np.swapaxes(M, -1, -2))
 
 
 def check_square(M: np.ndarray, d: int, name: str = "M") -> np.ndarray:
@@ -36,15 +36,18 @@ def check_square(M: np.ndarray, d: int, name: str = "M") -> np.ndarray:
 
 
 def eigh_psd(M: np.ndarray):
-    """Eigen-decomposition of a symmetric matrix, eigenvalues ascending."""
+    """Eigen-decomposition of a symmetric matrix (or a stack of them), eigenvalues ascending."""
     return np.linalg.eigh(symmetrize(M))
 
 
 def project_psd(M: np.ndarray) -> np.ndarray:
-    """Euclidean (Frobenius) projection onto the PSD cone: clip negative eigenvalues."""
+    """Euclidean (Frobenius) projection onto the PSD cone: clip negative eigenvalues.
+
+    A stack ``(C, d, d)`` (one metric per class) is projected matrix by matrix.
+    """
     w, V = eigh_psd(M)
     w = np.maximum(w, 0.0)
-    return symmetrize((V * w) @ V.T)
+    return symmetrize((V * w[..., None, :]) @ np.swapaxes(V, -1, -2))
 
 
 def components_from_metric(M: np.ndarray, rtol: float = 1e-10) -> np.ndarray:

@@ -22,8 +22,8 @@ class LMNNResult:
 
     Attributes
     ----------
-    M : ndarray (d, d)
-        The learned PSD metric.
+    M : ndarray (d, d), or (C, d, d) for a multi-metric problem
+        The learned PSD metric (one per class for a multi-metric problem).
     fun : float
         Objective ``f(M)`` as computed by the problem (never by the solver).
     lower_bound, gap, relative_gap : float
@@ -62,8 +62,13 @@ class LMNNResult:
     certificate: Any = None
 
     @property
-    def L(self) -> np.ndarray:
-        """Linear map ``L`` (r x d) with ``M = L.T @ L``, rows by decreasing eigenvalue."""
+    def L(self):
+        """Linear map ``L`` (r x d) with ``M = L.T @ L``, rows by decreasing eigenvalue.
+
+        For a multi-metric result, a list with one such map per class.
+        """
+        if self.M.ndim == 3:
+            return [psd.components_from_metric(M) for M in self.M]
         return psd.components_from_metric(self.M)
 
     components_ = L

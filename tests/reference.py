@@ -59,3 +59,24 @@ def ref_objective_and_subgradient(X, targets, triplets, M, mu, margin=1.0):
             a, b = X[i] - X[j], X[i] - X[l]
             G += mu * (np.outer(a, a) - np.outer(b, b))
     return f, G
+
+
+def ref_multimetric_objective_and_subgradient(X, y, targets, triplets, Ms, mu, margin=1.0):
+    """Multi-metric LMNN by loops: distance to x_j in the metric of x_j's class."""
+    C, d = Ms.shape[0], X.shape[1]
+    f = 0.0
+    G = np.zeros((C, d, d))
+    for i in range(len(X)):
+        for j in targets[i]:
+            if j >= 0:
+                v = X[i] - X[j]
+                f += (1 - mu) * v @ Ms[y[j]] @ v
+                G[y[j]] += (1 - mu) * np.outer(v, v)
+    for i, j, l in triplets:
+        a, b = X[i] - X[j], X[i] - X[l]
+        z = margin + a @ Ms[y[j]] @ a - b @ Ms[y[l]] @ b
+        if z > 0:
+            f += mu * z
+            G[y[j]] += mu * np.outer(a, a)
+            G[y[l]] -= mu * np.outer(b, b)
+    return f, G

@@ -39,8 +39,9 @@ class Solver:
     time_limit : float or None
         Wall-clock seconds for the solve phase.
     max_iter : int
-    warm_start : array (d, d) or None
-        Initial metric (projected onto the PSD cone).
+    warm_start : array (d, d), LMNNResult or None
+        Initial metric (projected onto the PSD cone). For a multi-metric problem a
+        single ``(d, d)`` metric starts every class.
     callback : callable or None
         ``callback(info) -> bool``; called each recorded iteration with a dict of
         ``iteration, time, objective, M`` (and ``lower_bound`` when known); returning
@@ -86,10 +87,10 @@ class Solver:
         """Warm start projected onto the PSD cone, or the identity (Euclidean metric)."""
         M0 = self.options["warm_start"]
         if M0 is None:
-            return np.eye(problem.d)
+            return problem.identity_metric()
         if hasattr(M0, "M") and not isinstance(M0, np.ndarray):  # an LMNNResult
             M0 = M0.M
-        M0 = psd.check_square(M0, problem.d, "warm_start")
+        M0 = problem.validate_metric(M0, "warm_start")
         return psd.project_psd(M0)
 
     def elapsed(self) -> float:

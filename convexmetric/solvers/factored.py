@@ -63,6 +63,9 @@ class FactoredSolver(Solver):
         return L
 
     def _run(self, problem):
+        if problem.n_metrics != 1:
+            raise ValueError("the factored solver learns one metric; use 'fista', 'subgradient' or an "
+                             "exact solver for a multi-metric problem")
         o, d = self.options, problem.d
         r = int(o["rank"] or d)
         if not 1 <= r <= d:

@@ -72,21 +72,25 @@ def check_sdp_memory(n_triplets: int, n_pairs: int, d: int, max_memory=None) -> 
 class SDPFormulation:
     """The CVXPY primal SDP of ``problem`` restricted to ``triplets``.
 
-    Attributes ``problem`` (cvxpy.Problem), ``M``, ``dist``, ``xi`` and ``hinge``
-    (the constraint whose multipliers are ``mu * alpha``).
+    A multi-metric problem gets one PSD variable per class, and each pair distance is
+    measured in its owner's metric (see ``owned_pairs``). Attributes ``problem``
+    (cvxpy.Problem), ``Ms`` (the metric variables), ``dist``, ``xi`` and ``hinge`` (the
+    constraint whose multipliers are ``mu * alpha``).
     """
 
     def __init__(self, lmnn, triplets: TripletSet):
         import cvxpy as cp
 
-        d, mu = lmnn.d, lmnn.mu
+        d, mu, C = lmnn.d, lmnn.mu, lmnn.n_metrics
         self.triplets = triplets
-        self.M = cp.Variable((d, d), PSD=True, name="M")
-        obj = (1 - mu) * cp.sum(cp.multiply(lmnn.pull_matrix, self.M))
+        self.stacked = C > 1
+        self.Ms = [cp.Variable((d, d), PSD=True, name=f"M{c}") for c in range(C)]
+        pulls = lmnn.pull_matrix if self.stacked else [lmnn.pull_matrix]
+        obj = (1 - mu) * sum(cp.sum(cp.multiply(P, M)) for P, M in zip(pulls, self.Ms))
         cons = []
         T = len(triplets)
         if T:
-            a, b = triplets.pairs.T
+            a, b, owner, tp, ip = lmnn.owned_pairs(triplets)
             D = lmnn.X[a] - lmnn.X[b]
             iu, ju = np.triu_indices(d)
             Q = D[:, iu] * D[:, ju] * np.where(iu == ju, 1.0, 2.0)  # <C_p, M> = Q_p . svec(M)
@@ -94,11 +98,15 @@ class SDPFormulation:
             self.dist = cp.Variable(m, name="dist")
             self.xi = cp.Variable(T, nonneg=True, name="xi")
             rows = np.repeat(np.arange(T), 2)
-            cols = np.stack([triplets.target_pair, triplets.impostor_pair], 1).ravel()
+            cols = np.stack([tp, ip], 1).ravel()
             vals = np.tile([1.0, -1.0], T)
             S = sp.csr_matrix((vals, (rows, cols)), shape=(T, m))
             self.hinge = self.xi >= lmnn.margin + S @ self.dist
-            cons = [self.dist == Q @ self.M[iu, ju], self.hinge]
+            for c in np.unique(owner):
+                idx = np.flatnonzero(owner == c)
+                Mc = self.Ms[c]
+                cons.append(self.dist[idx] == Q[idx] @ Mc[iu, ju])
+            cons.append(self.hinge)
             obj = obj + mu * cp.sum(self.xi)
         else:
             self.dist = self.xi = self.hinge = None
@@ -114,10 +122,11 @@ class SDPFormulation:
         return TripletWeights(self.triplets, np.clip(np.ravel(self.hinge.dual_value) / self.mu, 0, 1))
 
     def metric(self) -> np.ndarray | None:
-        """The solution ``M`` projected onto the PSD cone (SCS returns it slightly indefinite)."""
-        if self.M.value is None:
+        """The solution projected onto the PSD cone (SCS returns it slightly indefinite)."""
+        if any(M.value is None for M in self.Ms):
             return None
-        return psd.project_psd(self.M.value)
+        M = np.stack([M.value for M in self.Ms]) if self.stacked else self.Ms[0].value
+        return psd.project_psd(M)
 
 
 def solve_sdp(lmnn, triplets: TripletSet, backend: str, backend_options=None, max_memory=None,
@@ -128,7 +137,7 @@ def solve_sdp(lmnn, triplets: TripletSet, backend: str, backend_options=None, ma
     """
     import cvxpy as cp
 
-    check_sdp_memory(len(triplets), triplets.n_pairs, lmnn.d, max_memory)
+    check_sdp_memory(len(triplets), triplets.n_pairs * lmnn.n_metrics, lmnn.d, max_memory)
     backend = backend.upper()
     opts = {**BACKEND_DEFAULTS.get(backend, {}), **(backend_options or {})}
     t0 = time.perf_counter()
