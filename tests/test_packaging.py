@@ -66,22 +66,3 @@ def test_shared_data_checksums(data_home):
             assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, name
             checked += 1
     assert checked >= 5
-
-
-def test_letter_and_isolet_loaders(data_home):
-    from convexmetric.datasets import load_isolet, load_letter
-    Xtr, ytr, Xte, yte = load_letter(data_home)
-    assert Xtr.shape == (14000, 16) and Xte.shape == (6000, 16) and len(set(ytr)) == 26
-    Xtr, ytr, Xte, yte = load_isolet(data_home)
-    assert Xtr.shape == (6238, 617) and Xte.shape == (1559, 617)
-    assert set(ytr) == set(range(1, 27)) and np.bincount(ytr)[6] == 238
-
-
-def test_missing_or_corrupt_data_file_is_named(tmp_path):
-    from convexmetric.datasets import DataFileError, load_letter
-    with pytest.raises(DataFileError, match="letter-recognition.data.gz"):
-        load_letter(tmp_path)
-    (tmp_path / "letter").mkdir()
-    (tmp_path / "letter" / "letter-recognition.data.gz").write_bytes(b"not the file")
-    with pytest.raises(DataFileError, match="sha256"):
-        load_letter(tmp_path)

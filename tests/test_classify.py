@@ -1,0 +1,74 @@
+"""The paper's classifiers: kNN tie-breaking, leave-one-out, energy (Eq. 15), multi-metric."""
+import numpy as np
+import pytest
+
+from convexmetric import LMNNProblem, solve
+from convexmetric.classify import (energy_predict, knn_predict, loo_knn_error,
+                                   vote_with_tie_breaking)
+
+from conftest import random_problem_data, random_psd
+
+
+def test_ties_shrink_k_down_to_one():
+    # neighbours sorted by distance: labels (a, b) tie at k=2 -> decided by the nearest
+    codes = np.array([[0, 1, 2], [1, 1, 0], [2, 0, 1], [0, 2, 2]])
+    np.testing.assert_array_equal(vote_with_tie_breaking(codes, 3), [0, 1, 2, 2])
+
+
+def test_knn_matches_a_loop_in_a_learned_metric():
+    X, y = random_problem_data(0, n=40, d=3)
+    Xt, _ = random_problem_data(1, n=15, d=3)
+    M = random_psd(np.random.default_rng(0), 3)
+    pred = knn_predict(X, y, Xt, M, k=3)
+    for t, x in enumerate(Xt):
+        d = np.einsum("ij,jk,ik->i", X - x, M, X - x)
+        order = np.lexsort((np.arange(len(X)), d))
+        for kk in (3, 2, 1):
+            votes = np.bincount(y[order[:kk]], minlength=3)
+            if (votes == votes.max()).sum() == 1:
+                assert pred[t] == votes.argmax()
+                break
+
+
+def test_leave_one_out_never_uses_the_point_itself():
+    X = np.array([[0.0], [0.1], [5.0], [5.1], [10.0]])
+    y = np.array([0, 0, 1, 1, 0])
+    # with the point itself, 1-NN training error would be 0; LOO misclassifies the lone 10.0
+    assert loo_knn_error(X, y, k=1) == pytest.approx(1 / 5)
+
+
+def test_multimetric_distances_use_the_reference_class_metric():
+    X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 2.0]])
+    y = np.array([0, 1, 1])
+    Ms = np.stack([np.diag([1.0, 1.0]), np.diag([0.01, 1.0])])   # class 1 ignores x
+    # query at (2, 0): Euclidean nearest is (3, 0) (class 1); also under M_1 (0.01) -> class 1
+    assert knn_predict(X, y, np.array([[2.0, 0.0]]), Ms, k=1)[0] == 1
+    Ms[1] = np.diag([100.0, 1.0])                                  # now class 1 stretches x
+    assert knn_predict(X, y, np.array([[2.0, 0.0]]), Ms, k=1)[0] == 0
+
+
+def _energy_loop(X, y, M, targets, xt, k, mu):
+    d = lambda a, b: (a - b) @ M @ (a - b)  # noqa: E731
+    E = []
+    for c in np.unique(y):
+        g = np.flatnonzero(y == c)
+        js = g[np.argsort([d(xt, X[j]) for j in g], kind="stable")[:k]]
+        e = (1 - mu) * sum(d(xt, X[j]) for j in js)
+        for j in js:
+            for l in np.flatnonzero(y != c):
+                e += mu * max(1 + d(xt, X[j]) - d(xt, X[l]), 0)
+        for i in np.flatnonzero(y != c):
+            for j in targets[i]:
+                e += mu * max(1 + d(X[i], X[j]) - d(X[i], xt), 0)
+        E.append(e)
+    return int(np.argmin(E))
+
+
+def test_energy_classifier_matches_the_loop():
+    X, y = random_problem_data(2, n=36, d=3)
+    Xt, _ = random_problem_data(3, n=12, d=3)
+    p = LMNNProblem(X, y)
+    M = solve(p, "fista", tol=1e-2).M
+    pred = energy_predict(X, y, Xt, M, p.targets, k=3, mu=0.5)
+    expect = [_energy_loop(X, y, M, p.targets, x, 3, 0.5) for x in Xt]
+    np.testing.assert_array_equal(pred, expect)

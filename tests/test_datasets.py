@@ -1,0 +1,115 @@
+"""Loaders for the paper's data sets, checksums, downloads (loopback only), preprocessing."""
+import functools
+import gzip
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convexmetric import datasets as D
+
+
+def test_every_loader_returns_the_documented_shapes(data_home):
+    X, y = D.load_iris_uci(data_home)
+    assert X.shape == (150, 4) and len(set(y)) == 3
+    X, y = D.load_wine_uci(data_home)
+    assert X.shape == (178, 13) and np.bincount(np.unique(y, return_inverse=True)[1]).tolist() == [59, 71, 48]
+    X, y = D.load_balance(data_home)
+    assert X.shape == (625, 4) and sorted(np.unique(y, return_counts=True)[1]) == [49, 288, 288]
+    Xtr, ytr, Xte, yte = D.load_letter(data_home)
+    assert Xtr.shape == (14000, 16) and Xte.shape == (6000, 16) and len(set(ytr)) == 26
+    Xtr, ytr, Xte, yte = D.load_isolet(data_home)
+    assert Xtr.shape == (6238, 617) and Xte.shape == (1559, 617)
+    assert set(ytr) == set(range(1, 27)) and np.bincount(ytr)[6] == 238
+    tr, ytr, te, yte = D.load_mnist(data_home)
+    assert tr.shape == (60000, 28, 28) and te.shape == (10000, 28, 28) and set(ytr) == set(range(10))
+    assert abs(tr.mean() / 255 - 0.1307) < 1e-3
+    docs_tr, ytr, docs_te, yte = D.load_20newsgroups(data_home)
+    assert len(docs_tr) == 11314 and len(docs_te) == 7532 and len(set(ytr)) == 20
+    imgs, y = D.load_olivetti(data_home)
+    assert imgs.shape == (400, 64, 64) and imgs.min() == 0 and imgs.max() == 1
+
+
+@pytest.mark.slow
+def test_yale_loader(data_home):
+    X, y = D.load_yale(data_home)
+    assert X.shape == (2414, 96, 84) and len(set(y)) == 38
+
+
+def test_wine_file_equals_scikit_learn(data_home):
+    from sklearn.datasets import load_wine
+    X, y = D.load_wine_uci(data_home)
+    ref = load_wine()
+    np.testing.assert_array_equal(X, ref.data)
+    np.testing.assert_array_equal(np.unique(y, return_inverse=True)[1], ref.target)
+
+
+def test_missing_or_corrupt_data_file_is_named(tmp_path):
+    with pytest.raises(D.DataFileError, match="letter-recognition.data.gz.*download=True"):
+        D.load_letter(tmp_path)
+    (tmp_path / "letter").mkdir()
+    (tmp_path / "letter" / "letter-recognition.data.gz").write_bytes(b"not the file")
+    with pytest.raises(D.DataFileError, match="sha256"):
+        D.load_letter(tmp_path)
+    with pytest.raises(D.DataFileError, match="no public source"):
+        D.download("yale/CroppedYale.tar.xz", tmp_path)
+
+
+@pytest.fixture
+def loopback_server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving ``tmp_path / 'www'``."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_from_a_mirror_is_verified_and_loaded(data_home, loopback_server, tmp_path):
+    www, url = loopback_server
+    # the UCI file is served uncompressed; the loader gzips it and checks its content hash
+    with gzip.open(Path(data_home, "iris/iris.data.gz"), "rb") as fh:
+        (www / "iris.data").write_bytes(fh.read())
+    home = tmp_path / "home"
+    path = D.data_file("iris/iris.data.gz", home, download_if_missing=True, base_url=url)
+    assert path.is_file()
+    X, y = D.load_iris_uci(home)
+    np.testing.assert_array_equal(X, D.load_iris_uci(data_home)[0])
+    # a file served as-is (olivetti) must match the stored sha256 byte for byte
+    shutil.copy(Path(data_home, "olivetti/olivettifaces.mat"), www / "olivettifaces.mat")
+    D.download("olivetti/olivettifaces.mat", home, base_url=url)
+    assert D.load_olivetti(home)[0].shape == (400, 64, 64)
+
+
+def test_download_with_wrong_content_is_refused(loopback_server, tmp_path):
+    www, url = loopback_server
+    (www / "wine.data").write_text("1,2,3\n")
+    with pytest.raises(D.DataFileError, match="does not match"):
+        D.download("wine/wine.data.gz", tmp_path / "home", base_url=url)
+    assert not (tmp_path / "home" / "wine" / "wine.data.gz").exists()
+
+
+def test_deskew_straightens_a_sheared_bar():
+    img = np.zeros((1, 28, 28))
+    for r in range(4, 24):
+        img[0, r, 10 + (r - 4) // 2] = 1.0      # a slanted stroke
+    out = D.deskew(img)[0]
+    cols = [np.average(np.arange(28), weights=out[r]) for r in range(6, 22) if out[r].sum() > 0]
+    assert np.ptp(cols) < 1.5                   # nearly vertical after deskewing (was 10 columns)
+    assert out.sum() == pytest.approx(img.sum(), rel=0.05)
+
+
+def test_pca_reduce_drops_leading_components():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 8)) * np.arange(8, 0, -1)
+    full, _ = D.pca_reduce(X, None, 5)
+    dropped, _ = D.pca_reduce(X, None, 5, drop_leading=2)
+    assert dropped.shape == (50, 3)
+    np.testing.assert_allclose(np.abs(dropped), np.abs(full[:, 2:]), atol=1e-8)
