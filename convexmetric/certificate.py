@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -201,7 +202,10 @@ def polish_dual(problem, active, band: float, max_free: int = 2000, backend: str
         cons.append(0.5 * (S + S.T) >> 0)
     prob = cp.Problem(cp.Maximize(cp.sum(alpha) + n_one * scale), cons)
     try:
-        prob.solve(solver=backend, **(backend_options or {}))
+        with warnings.catch_warnings():
+            # "Solution may be inaccurate": the bound computed from it is valid regardless
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            prob.solve(solver=backend, **(backend_options or {}))
     except cp.error.SolverError as exc:  # pragma: no cover - backend failure path
         logger.warning("dual polishing failed (%s); using smoothed duals only", exc)
         return None, F
