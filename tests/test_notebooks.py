@@ -33,6 +33,7 @@ def test_notebook_executes(name, monkeypatch, request):
     if name in NEEDS_DATA:
         request.getfixturevalue("data_home")
     monkeypatch.setenv("CONVEXMETRIC_FAST", "1")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # CI sets Agg, which would hide inline figures
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOKS)}})
