@@ -91,9 +91,9 @@ class LMNN(TransformerMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         opts = dict(self.solver_options or {})
-        targets, M, self.results_ = None, None, []
+        targets, M, problem, self.results_ = None, None, None, []
         for p in range(int(self.n_passes)):
-            if M is not None:
+            if problem is not None:
                 Z = X @ _components(M).T
                 targets = select_targets(Z, problem.labels, problem.k)
                 if np.array_equal(targets, problem.targets):

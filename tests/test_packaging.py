@@ -7,8 +7,6 @@ import sys
 import tomllib
 from pathlib import Path
 
-import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
