@@ -6,6 +6,7 @@ Run ``convexmetric-repro`` (or ``python -m paper_repro`` from the repository) to
   deviation over splits, the paper's number and the difference;
 * ``results/table1.md``: the same as a markdown table, with notes;
 * ``results/run.json``: versions, seeds, protocol, arguments and wall times;
+* ``results/splits.csv``: every (data set, split, method) result;
 * ``results/cache/<dataset>/<split>/<method>.json``: each result as it is computed, so
   an interrupted run resumes where it stopped.
 
@@ -302,7 +303,7 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
 def summarize(out_dir, datasets, methods, fast, n_splits, reference=None):
     """Mean and standard deviation over the cached splits, beside the paper's number."""
     paper = read_paper(reference)
-    rows = []
+    rows, all_records = [], []
     for name in datasets:
         proto = PROTOCOLS[name]
         splits = n_splits or (proto.fast_splits if fast else proto.n_splits)
@@ -314,6 +315,7 @@ def summarize(out_dir, datasets, methods, fast, n_splits, reference=None):
                     recs.append(json.loads(path.read_text()))
             if not recs:
                 continue
+            all_records.extend(recs)
             errs = np.array([r["error"] for r in recs])
             ref = paper.get((PAPER_ROW.get(m, m), PAPER_COLUMN[name]))
             gaps = [r["relative_gap"] for r in recs if "relative_gap" in r]
@@ -324,7 +326,20 @@ def summarize(out_dir, datasets, methods, fast, n_splits, reference=None):
                 "max_relative_gap": float(np.max(gaps)) if gaps else None,
                 "mean_time": float(np.mean([r["wall_time"] for r in recs])),
                 "n_train": recs[0]["n_train"], "n_test": recs[0]["n_test"]})
+    _write_split_records(Path(out_dir), all_records)
     return rows
+
+
+def _write_split_records(out_dir: Path, records) -> None:
+    """Every cached (data set, split, method) result in one CSV (``splits.csv``)."""
+    fields = ["dataset", "split", "method", "error", "objective", "relative_gap", "status", "solver", "nit",
+              "wall_time", "seed", "n_train", "n_test", "fast"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "splits.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for r in records:
+            w.writerow({k: (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, "")) for k in fields})
 
 
 def write_outputs(out_dir, rows, args, walls, total):

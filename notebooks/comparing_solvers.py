@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -53,7 +55,7 @@ small = LMNNProblem(X, y)
 reference = solve(small, "sdp-clarabel")
 print(f"SDP optimum (CLARABEL): {reference.fun:.8f}, certified relative gap {reference.relative_gap:.1e}")
 
-limit = 5 if FAST else 20
+limit = 5 if FAST else 10
 runs = {}
 for name in available_solvers():
     if name.startswith("sdp-"):
@@ -92,7 +94,7 @@ n, d = (300, 10) if FAST else (1000, 20)
 Xs, ys = make_synthetic(n=n, d=d, n_classes=4, seed=0)
 large = LMNNProblem(Xs, ys, triplets="implicit")
 print(large)
-limit = 10 if FAST else 60
+limit = 10 if FAST else 30
 big = {name: solve(large, name, time_limit=limit)
        for name in ("hybrid", "fista", "subgradient", "stochastic")}
 best_lb = max(r.lower_bound for r in big.values())

@@ -17,6 +17,8 @@ def test_fast_run_writes_tables_and_resumes_from_cache(data_home, tmp_path, monk
     lmnn = rows[1]
     assert lmnn["paper"] == 4.37 and lmnn["diff"] == pytest.approx(lmnn["mean"] - 4.37)
     assert lmnn["max_relative_gap"] <= 1e-6                # every LMNN solve is certified
+    with open(tmp_path / "out" / "splits.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 6
     with open(tmp_path / "out" / "table1.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 3
     assert "| iris | LMNN |" in (tmp_path / "out" / "table1.md").read_text()
