@@ -39,7 +39,8 @@ class LMNNResult:
         Registry name of the solver; ``options`` the options it ran with.
     history : list of dict
         One record per logged iteration: ``time`` (solve seconds, excluding
-        certification), ``objective`` and, when computed, ``lower_bound``.
+        certification), ``objective`` and, when computed, ``lower_bound`` and
+        ``relative_gap``; the last record (``final=True``) holds the final certificate.
     info : dict
         Solver-specific details (backend status, working-set sizes, ...).
     certificate : Certificate or None

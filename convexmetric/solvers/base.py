@@ -150,7 +150,8 @@ class Solver:
             logger.warning("%s interrupted: returning the best iterate so far", self.name)
         if self.options["progress"]:
             sys.stderr.write("\n")
-        solve_time = self.elapsed() - self.setup_time
+        t_end = self.elapsed()
+        solve_time = t_end - self.setup_time
         if M is None:
             M = self.initial_metric(problem)
         M = psd.project_psd(M)
@@ -167,6 +168,9 @@ class Solver:
         else:
             fun, lb, gap, rel = problem.objective(M), np.nan, np.nan, np.nan
         certify_time = time.perf_counter() - t1
+        if cert is not None:  # the curve of every run ends at its certified value
+            self.history.append({"iteration": nit, "time": t_end, "objective": fun, "lower_bound": lb,
+                                 "relative_gap": rel, "final": True})
         opts = {k: v for k, v in self.options.items() if k not in ("callback", "warm_start")}
         res = LMNNResult(M=M, fun=fun, status=status, solver=self.name, lower_bound=lb, gap=gap,
                          relative_gap=rel, nit=nit, setup_time=self.setup_time, solve_time=solve_time,
