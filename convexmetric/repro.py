@@ -76,6 +76,12 @@ class Protocol:
     fast_splits: int = 2
     note: str = ""
 
+    def fast_version(self) -> "Protocol":
+        """The same protocol with solver time limits capped at 20 s (for ``--fast``)."""
+        from dataclasses import replace
+        cap = lambda o: {**o, "time_limit": min(o.get("time_limit") or 20, 20)}  # noqa: E731
+        return replace(self, solver_options=cap(self.solver_options), multi_options=cap(self.multi_options))
+
 
 PROTOCOLS = {
     "bal": Protocol("bal", 100, note="UCI file: 625 points, the paper used 535"),
@@ -253,17 +259,22 @@ def read_paper(path=None) -> dict:
     return out
 
 
-def _default_reference():
+def _default_reference(home=None):
     from .datasets import data_home
-    cand = data_home().parent / "reference" / "jmlr2009_table1.csv"
+    cand = data_home(home).parent / "reference" / "jmlr2009_table1.csv"
     return cand if cand.is_file() else None
+
+
+def _cache_dir(out_dir, fast: bool) -> Path:
+    """Full-protocol results live in ``cache/``, fast-mode ones in ``cache/fast/``: never mixed."""
+    return Path(out_dir) / "cache" / ("fast" if fast else "")
 
 
 def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=None, reference=None,
         progress=True):
     """Run (or resume) the reproduction; return the summary rows."""
     out_dir = Path(out_dir)
-    cache = out_dir / "cache"
+    cache = _cache_dir(out_dir, fast)
     t_start = time.perf_counter()
     walls = {}
     for name in datasets:
@@ -277,7 +288,7 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
                 continue
             if raw is None:
                 raw = load_raw(name, home)
-            data = SplitData(proto, *make_split(proto, raw, split, seed, fast))
+            data = SplitData(proto if not fast else proto.fast_version(), *make_split(proto, raw, split, seed, fast))
             for m in todo:
                 t = time.perf_counter()
                 rec = run_method(m, data)
@@ -294,7 +305,7 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
                 if progress:
                     print(msg, file=sys.stderr, flush=True)
         walls[name] = time.perf_counter() - t0
-    rows = summarize(out_dir, datasets, methods, fast, n_splits, reference)
+    rows = summarize(out_dir, datasets, methods, fast, n_splits, reference or _default_reference(home))
     write_outputs(out_dir, rows, dict(datasets=list(datasets), methods=list(methods), fast=fast,
                                       n_splits=n_splits, seed=seed), walls, time.perf_counter() - t_start)
     return rows
@@ -310,7 +321,7 @@ def summarize(out_dir, datasets, methods, fast, n_splits, reference=None):
         for m in methods:
             recs = []
             for split in range(splits):
-                path = Path(out_dir) / "cache" / name / str(split) / f"{m}.json"
+                path = _cache_dir(out_dir, fast) / name / str(split) / f"{m}.json"
                 if path.is_file():
                     recs.append(json.loads(path.read_text()))
             if not recs:

@@ -34,3 +34,12 @@ def test_fast_run_writes_tables_and_resumes_from_cache(data_home, tmp_path, monk
 def test_cli_rejects_unknown_data_set(capsys):
     with pytest.raises(SystemExit):
         repro.main(["--datasets", "nope"])
+
+
+def test_cli_fast_mode_keeps_its_cache_apart(data_home, tmp_path):
+    out = tmp_path / "out"
+    assert repro.main(["--fast", "--datasets", "iris", "--methods", "knn_euclidean", "lmnn", "--out", str(out),
+                       "--data-home", data_home, "-q"]) == 0
+    assert (out / "cache" / "fast" / "iris" / "0" / "lmnn.json").is_file()
+    assert not (out / "cache" / "iris").exists()     # a full run never reuses fast results
+    assert "| iris | LMNN |" in (out / "table1.md").read_text()
