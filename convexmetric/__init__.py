@@ -8,11 +8,15 @@ Quick start::
     print(result.fun, result.relative_gap, result.status)
 
 The problem object is the judge: ``problem.certificate(M)`` bounds how far any
-metric ``M`` is from the global optimum.
+metric ``M`` is from the global optimum. ``MultiMetricProblem`` learns one metric per
+class; ``convexmetric.estimator.LMNN`` is the scikit-learn transformer,
+``convexmetric.classify`` holds the paper's classifiers and ``convexmetric.plotting``
+the plots (neither is imported here).
 """
 import logging
 
 from .certificate import Certificate
+from .multimetric import MultiMetricProblem
 from .problem import LMNNProblem
 from .result import LMNNResult
 from .solvers import available_solvers, get_solver, solve
@@ -22,5 +26,5 @@ __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["Certificate", "LMNNProblem", "LMNNResult", "TripletSet", "TripletWeights",
+__all__ = ["Certificate", "LMNNProblem", "MultiMetricProblem", "LMNNResult", "TripletSet", "TripletWeights",
            "available_solvers", "get_solver", "solve", "__version__"]
