@@ -74,10 +74,16 @@ class FactoredSolver(Solver):
         L0 = self._initial_factor(problem, r)
         it = [0]
 
+        last = {}  # the latest evaluation, reused by the callback (L-BFGS reports its last point)
+
         def fun(v):
+            if last.get("v") is not None and np.array_equal(last["v"], v):
+                return last["out"]
             L = v.reshape(r, d)
-            fg, G, f, _ = problem.smoothed_objective_and_gradient(metric_from_components(L), gamma)
-            return fg, (2.0 * L @ G).ravel(), f
+            fg, G, f, _ = problem.smoothed_objective_and_gradient(metric_from_components(L), gamma,
+                                                                  active=False)
+            last["v"], last["out"] = v.copy(), (fg, (2.0 * L @ G).ravel(), f)
+            return last["out"]
 
         def f_and_grad(v):
             fg, g, _ = fun(v)
