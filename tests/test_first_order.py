@@ -117,3 +117,15 @@ def test_progress_line_on_request(capsys):
     assert "\rfista: it" in err and "f = " in err and err.endswith("\n")
     solve(p, "fista", tol=1e-5)
     assert capsys.readouterr().err == ""
+
+
+def test_factored_gamma_continuation_is_certified(problem_and_optimum):
+    p, f_star = problem_and_optimum
+    r = solve(p, "factored", gamma=(1e-1, 1e-2, 1e-3), stage_iters=30)
+    gammas = [h["gamma"] for h in r.history if "gamma" in h]
+    assert gammas[0] == 1e-1 and gammas[-1] == 1e-3 and np.all(np.diff(gammas) <= 0)
+    assert r.lower_bound <= f_star * (1 + 1e-9)            # every stage's dual is a valid bound
+    assert r.fun - f_star <= r.gap + 1e-9 * f_star
+    assert r.fun <= f_star * (1 + 1e-3)                    # full rank reaches the optimum here
+    with pytest.raises(ValueError, match="gamma"):
+        solve(p, "factored", gamma=(1e-2, -1.0))
