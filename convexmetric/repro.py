@@ -386,6 +386,8 @@ def write_outputs(out_dir, rows, args, walls, total):
     notes = [f"- {p.name}: {p.note}" for p in PROTOCOLS.values() if p.note and p.name in args["datasets"]]
     if notes:
         lines += ["", "Data notes:"] + notes
+    lines += ["", "Rows more than 1.5 points from the paper are discussed, with evidence, in "
+              "`paper_repro/README.md` (from `paper_repro/explain_differences.py`)."]
     (out_dir / "table1.md").write_text("\n".join(lines) + "\n")
     meta = {"args": args, "command": " ".join(sys.argv), "wall_time_s": total, "dataset_wall_time_s": walls,
             "versions": {"convexmetric": __version__, "python": platform.python_version(),
