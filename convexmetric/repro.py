@@ -196,7 +196,7 @@ def run_method(method: str, data: SplitData) -> dict:
     ytr, yte = data.ytr, data.yte
     info = {}
     if method == "knn_euclidean":
-        err = knn_error(*data.raw[:1], ytr, data.raw[1], yte)
+        err = knn_error(data.raw[0], ytr, data.raw[1], yte)
     elif method == "knn_pca":
         err = knn_error(data.pca[0], ytr, data.pca[1], yte)
     elif method == "knn_lda":
