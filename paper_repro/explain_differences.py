@@ -22,15 +22,20 @@ from convexmetric.repro import PROTOCOLS, SplitData, load_raw, make_split
 SPLITS = 5
 
 
+def split_data(name):
+    """``(split, SplitData)`` for the first :data:`SPLITS` splits of the repro protocol."""
+    proto = PROTOCOLS[name]
+    raw = load_raw(name)
+    for split in range(SPLITS):
+        yield split, SplitData(proto, *make_split(proto, raw, split, 0, False))
+
+
 def bal_rows():
-    proto = PROTOCOLS["bal"]
-    raw = load_raw("bal")
     print("## bal: LMNN test error (%) and target-neighbour ties\n")
     print("| split | points with a tie at the 3rd target | LMNN (ties by index, certified optimum) "
           "| LMNN, ties broken at random (3 draws) | subgradient path, min-max | factored from identity |")
     print("|---|---|---|---|---|---|")
-    for split in range(SPLITS):
-        data = SplitData(proto, *make_split(proto, raw, split, 0, False))
+    for split, data in split_data("bal"):
         (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
         Xr = data.pca[0]
         lab = np.unique(ytr, return_inverse=True)[1]
@@ -62,14 +67,11 @@ def bal_rows():
 
 
 def wine_rows():
-    proto = PROTOCOLS["wine"]
-    raw = load_raw("wine")
     print("\n## wine: LMNN in raw coordinates\n")
     print("| split | standardised, exact | raw, exact (hybrid) | raw, first-order stopped at 10 s "
           "(certified gap) |")
     print("|---|---|---|---|")
-    for split in range(SPLITS):
-        data = SplitData(proto, *make_split(proto, raw, split, 0, False))
+    for split, data in split_data("wine"):
         (Xs, Xse), ytr, yte = data.std, data.ytr, data.yte
         (Xr, Xre) = data.raw
         std = solve(data.problem(), "hybrid")
