@@ -8,7 +8,7 @@ from conftest import random_problem_data
 
 CONVEX = {"fista": dict(tol=1e-6), "subgradient": dict(tol=1e-5),
           "stochastic": dict(tol=1e-4, batch_size=16, power=1.0, decay_iters=20),
-          "hybrid": {}, "active-set": {}}
+          "hybrid": {}, "active-set": {}, "band-ipm": dict(tol=1e-7)}
 
 
 @pytest.fixture(scope="module", params=[(31, 45, 3, 3, "all"), (32, 60, 4, 4, "implicit")],

@@ -50,6 +50,8 @@ for _entry in (
                 "accelerated smoothed warm start, then the exact active-set SDP"),
     SolverEntry("active-set", "convexmetric.solvers.active_set", "ActiveSetSDP", ("cvxpy", "clarabel"), True,
                 "exact SDP on a growing working set of triplets (CLARABEL)"),
+    SolverEntry("band-ipm", "convexmetric.solvers.band_ipm", "BandInteriorSolver", ("scipy",), True,
+                "factored warm start, then a structured interior point on the margin band (d > 30)"),
     SolverEntry("sdp-clarabel", "convexmetric.solvers.sdp", "CvxpySDP", ("cvxpy", "clarabel"), True,
                 "full SDP through CVXPY + CLARABEL", (("backend", "CLARABEL"),)),
     SolverEntry("sdp-scs", "convexmetric.solvers.sdp", "CvxpySDP", ("cvxpy", "scs"), True,
