@@ -14,7 +14,6 @@ and at least as long as the failed attempt took, and the band solve is tried aga
 """
 from __future__ import annotations
 
-
 from ..interior import solve_margin_band
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
 from .base import Solver, StopSolver
