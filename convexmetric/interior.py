@@ -93,7 +93,8 @@ class _Band:
     def schur(self, X, Zinv):
         """HKM Schur complement ``tr(F_i X F_j Z^-1)`` for ``F = (mu A_1, ..., mu A_m, P)``."""
         mu, tp, ip = self.mu, self.tp, self.ip
-        Q = (self.D @ X @ self.D.T) * (self.D @ Zinv @ self.D.T)
+        Q = self.D @ X @ self.D.T
+        Q *= self.D @ Zinv @ self.D.T                 # two p x p arrays at the peak
         K = Q[tp] - Q[ip]
         H = np.empty((self.m + 1, self.m + 1))
         H[:-1, :-1] = mu * mu * (K[:, tp] - K[:, ip])

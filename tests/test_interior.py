@@ -114,3 +114,13 @@ def test_band_interior_point_refuses_what_it_cannot_do():
         solve_margin_band(p, np.eye(3), 0.1)
     with pytest.raises(ValueError, match="definite pull matrix"):
         solve(p, "band-ipm")
+
+
+def test_band_ipm_hands_over_even_when_the_first_phase_never_reaches_the_handover_gap(synthetic_d8):
+    """An unreachable handover gap must not loop forever: the band runs once the first-order
+    run stops by itself or has had its bursts."""
+    p, exact = synthetic_d8
+    r = solve(p, "band-ipm", tol=1e-8, handover_gap=1e-15, first_time=0.05, max_attempts=2)
+    assert r.status == "optimal"
+    assert r.fun == pytest.approx(exact.fun, rel=1e-8)
+    assert any(h.get("phase") == "band" for h in r.history)

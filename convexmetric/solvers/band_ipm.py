@@ -36,7 +36,8 @@ class BandInteriorSolver(Solver):
         ``factored``).
     handover_gap : float
         The band solve starts only once the first-order iterate's certified relative
-        gap is below this (default 1e-2); before, the first-order phase goes on with
+        gap is below this (default 1e-2), or when the first-order run stops by itself,
+        or after ``2 * max_attempts`` bursts; before, the first-order phase goes on with
         bursts twice as long. From rougher starts the band's fixings are too wrong and
         a round costs more than the first-order work it would save (synthetic d = 50:
         gap 2.3e-2 after 5 s failed, 4.9e-3 after 10 s certified 4.6e-5).
@@ -73,7 +74,7 @@ class BandInteriorSolver(Solver):
             raise StopSolver(USER_LIMIT, "stopped by callback")
         if run.certificate is not None:
             self.duals.append(run.certificate.dual)
-        return run.M, run.relative_gap
+        return run.M, run.relative_gap, run.status == USER_LIMIT
 
     def _run(self, problem):
         o = self.options
@@ -88,16 +89,19 @@ class BandInteriorSolver(Solver):
         M = None if o["warm_start"] is None else self.initial_metric(problem)
         nit, status = 0, OPTIMAL_INACCURATE
         dual = []
-        attempt, need_first = 0, M is None
+        attempt, need_first, bursts = 0, M is None, 0
         while attempt < int(o["max_attempts"]):
             if o["time_limit"] is not None and self.elapsed() >= o["time_limit"]:
                 raise StopSolver(USER_LIMIT, f"time limit {o['time_limit']}s reached")
             if need_first:
-                M, gap = self._first_phase(problem, M, burst)
+                M, gap, cut_short = self._first_phase(problem, M, burst)
+                bursts += 1
                 if gap <= o["tol"]:  # the first-order phase already certifies tol
                     status = OPTIMAL
                     break
-                if gap > o["handover_gap"]:  # too rough for the band: keep going first
+                # too rough for the band: keep going first, unless the first-order run
+                # converged by itself (more of it would not help) or has had its turns
+                if gap > o["handover_gap"] and cut_short and bursts < 2 * int(o["max_attempts"]):
                     burst *= 2.0
                     continue
             need_first = True
