@@ -107,9 +107,12 @@ class _Band:
 
 def _psd_step(X, dX):
     """Largest ``t`` with ``X + t dX`` PSD (``X`` positive definite)."""
-    L = np.linalg.cholesky(X)
-    Li = scipy.linalg.solve_triangular(L, np.eye(len(X)), lower=True)
-    lam = np.linalg.eigvalsh(Li @ dX @ Li.T)[0]
+    try:
+        L = np.linalg.cholesky(X)
+        Li = scipy.linalg.solve_triangular(L, np.eye(len(X)), lower=True)
+        lam = np.linalg.eigvalsh(Li @ dX @ Li.T)[0]
+    except np.linalg.LinAlgError:  # X lost definiteness to round-off: no step
+        return 0.0
     return np.inf if lam >= 0 else -1.0 / lam
 
 

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from convexmetric import LMNNProblem, available_solvers, get_solver, solve
+from convexmetric import LMNNProblem, MultiMetricProblem, available_solvers, get_solver, solve
 from convexmetric.solvers import REGISTRY, choose_solver
 from convexmetric.solvers.sdp import check_sdp_memory
 
@@ -107,7 +107,9 @@ def test_auto_picks_by_dimension_and_logs(caplog):
     assert "picked 'hybrid'" in caplog.text
     assert r.solver == "hybrid" and r.status == "optimal"
     Xbig = np.random.default_rng(0).standard_normal((80, 40))
-    assert choose_solver(LMNNProblem(Xbig, np.arange(80) % 2)) == "fista"
+    assert choose_solver(LMNNProblem(Xbig, np.arange(80) % 2)) == "band-ipm"
+    # band-ipm learns one metric: a multi-metric problem of the same size gets FISTA
+    assert choose_solver(MultiMetricProblem(Xbig, np.arange(80) % 2)) == "fista"
 
 
 @pytest.mark.skipif("sdp-mosek" not in available_solvers(), reason="MOSEK is not installed")

@@ -98,10 +98,18 @@ AUTO_EXACT_MAX_DIM = 32
 
 
 def choose_solver(problem) -> str:
-    """The solver ``"auto"`` picks for ``problem``: exact hybrid for small d, else FISTA."""
-    exact = "hybrid" if "hybrid" in available_solvers() else None
-    if exact and problem.d <= AUTO_EXACT_MAX_DIM:
-        return exact
+    """The solver ``"auto"`` picks for ``problem``.
+
+    The exact ``hybrid`` up to :data:`AUTO_EXACT_MAX_DIM`; above it ``band-ipm`` (also
+    exact) for one metric whose pull matrix is definite on the data's span (measured:
+    digits d = 64 certified to 5e-6 in 7 s, synthetic d = 50 to 4.5e-5 in 42 s, Isolet
+    d = 172 to 2.5e-3 in 5 min, where FISTA certified 4e-2, 5e-2 and 2.5e-2); else FISTA.
+    """
+    names = available_solvers()
+    if "hybrid" in names and problem.d <= AUTO_EXACT_MAX_DIM:
+        return "hybrid"
+    if "band-ipm" in names and problem.n_metrics == 1 and problem._pull_definite:
+        return "band-ipm"
     return "fista"
 
 
