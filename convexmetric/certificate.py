@@ -154,6 +154,21 @@ def smoothed_duals(active, gammas=(0.0, 1e-1, 1e-3)) -> list:
     return out
 
 
+def margin_band(z: np.ndarray, band: float, max_free: int) -> np.ndarray:
+    """Mask of the margins with ``|z| <= band``, at most ``max_free`` of them (nearest first).
+
+    These are the triplets left free by dual polishing and by the band interior point;
+    those above the band count as clearly active, those below as clearly inactive.
+    """
+    near = np.abs(z) <= band
+    if near.sum() > max_free:
+        idx = np.flatnonzero(near)
+        idx = idx[np.argsort(np.abs(z[idx]), kind="stable")[:max_free]]
+        near = np.zeros_like(near)
+        near[idx] = True
+    return near
+
+
 def polish_dual(problem, active, band: float, max_free: int = 2000, backend: str = "CLARABEL",
                 backend_options: dict | None = None):
     """Dual polishing: fix clear cases, solve the dual SDP over triplets on the margin.
@@ -167,12 +182,7 @@ def polish_dual(problem, active, band: float, max_free: int = 2000, backend: str
     import cvxpy as cp
 
     z, ts = active.margins, active.triplets
-    near = np.abs(z) <= band
-    if near.sum() > max_free:
-        idx = np.flatnonzero(near)
-        idx = idx[np.argsort(np.abs(z[idx]), kind="stable")[:max_free]]
-        near = np.zeros_like(near)
-        near[idx] = True
+    near = margin_band(z, band, max_free)
     fixed_one = (z > 0) & ~near
     free_ts = ts.subset(near)
     F = len(free_ts)

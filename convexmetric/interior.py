@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
+from .certificate import margin_band
 from .triplets import TripletWeights
 
 logger = logging.getLogger(__name__)
@@ -254,12 +255,7 @@ def _band_sets(problem, M, slack, max_free):
     """Clearly active triplets, free triplets (nearest the margin first) and start weights."""
     active = problem.active_set(M, slack)
     z, ts = active.margins, active.triplets
-    free = np.abs(z) <= slack
-    if free.sum() > max_free:
-        idx = np.flatnonzero(free)
-        idx = idx[np.argsort(np.abs(z[idx]), kind="stable")[:max_free]]
-        free = np.zeros_like(free)
-        free[idx] = True
+    free = margin_band(z, slack, max_free)
     y = 0.1 + 0.8 * np.clip(0.5 + 0.5 * z[free] / slack, 0.0, 1.0)
     return ts.subset((z > 0) & ~free), ts.subset(free), y
 
