@@ -71,7 +71,6 @@ class _Band:
         self.V = V
         self.mu = problem.mu
         self.rho = float(rho)
-        self.n_one = len(one)
         self.P = np.diag(problem._pull_eigs)            # V^T P V
         K_one = problem.weighted_sum(one, np.ones(len(one)))
         self.C = (1.0 - self.mu) * self.P + self.mu * (V.T @ K_one @ V)
@@ -193,9 +192,9 @@ def solve_margin_band(problem, M, band: float, *, objective_value: float | None 
     one_ts, free_ts, y = _band_sets(problem, M, slack, max_free)
     X = V.T @ M @ V
     rounds, sol, best = [], None, None
-    for _ in range(max_rounds):
+    for k in range(max(1, int(max_rounds))):
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
-        if left is not None and left <= 0:
+        if k > 0 and left is not None and left <= 0:  # the first round always runs
             break
         sol, X, y = _interior_point(problem, one_ts, free_ts, X, y, rho, target, max_iter, left)
         emb = problem.embed(sol.M)

@@ -124,3 +124,11 @@ def test_band_ipm_hands_over_even_when_the_first_phase_never_reaches_the_handove
     assert r.status == "optimal"
     assert r.fun == pytest.approx(exact.fun, rel=1e-8)
     assert any(h.get("phase") == "band" for h in r.history)
+
+
+def test_band_solve_always_returns_a_round_even_with_no_time_left(synthetic_d8):
+    p, exact = synthetic_d8
+    sol = solve_margin_band(p, exact.M, 0.05, time_limit=1e-9)
+    assert len(sol.info["rounds"]) == 1
+    assert np.all(np.isfinite(sol.M))
+    assert p.certificate(sol.M, alpha=sol.dual, polish=False).lower_bound <= exact.fun * (1 + 1e-9)
