@@ -1,13 +1,16 @@
 """Duality-gap certificates for any candidate metric (DESIGN.md §2).
 
-The dual of LMNN is ``max mu * 1^T alpha`` over ``alpha in [0, 1]^T`` with
+The dual of LMNN is ``max mu * margin * 1^T alpha`` over ``alpha in [0, 1]^T`` with
 ``S(alpha) = (1 - mu) P + mu * sum_t alpha_t A_t`` PSD. Any ``alpha`` in the box gives a
 valid lower bound after one of two repairs, both computed from
 ``kappa = lambda_min(sum_t alpha_t A_t, P)`` (a generalised eigenvalue):
 
 * scaling: ``tau * alpha`` is dual feasible for ``tau = min(1, (1-mu) / (mu * max(0, -kappa)))``;
 * bounded region: every optimum has ``<P, M*> <= rho = f(M_hat) / (1 - mu)``, so
-  ``mu * 1^T alpha + rho * min(0, (1 - mu) + mu * kappa)`` bounds ``f*`` from below.
+  ``mu * margin * 1^T alpha + rho * min(0, (1 - mu) + mu * kappa)`` bounds ``f*`` from below.
+
+The margin multiplies the dual objective: the hinge constraint ``xi_t >= margin + <A_t, M>``
+contributes ``mu * alpha_t * margin`` to the Lagrangian's constant term.
 
 The certificate takes the best bound over several dual points: the hinge indicator,
 smoothed-hinge weights and, when affordable, a *polished* dual that solves the small
@@ -119,7 +122,8 @@ def lower_bound(problem, weights: TripletWeights, objective_value: float | None 
     """
     w = weights.clipped()
     mu = problem.mu
-    s = float(w.values.sum())
+    # the dual objective is mu * margin * sum(alpha): ``s`` carries the margin
+    s = float(w.values.sum()) * problem.margin
     K = problem.weighted_sum(w.triplets, w.values)
     if objective_value is None and M is not None:
         objective_value = problem.objective(M)

@@ -4,7 +4,7 @@ Near an optimum, most triplets are clearly active (``z_t > band``: their dual we
 1 and their hinge is linear) or clearly inactive (``z_t < -band``: weight 0, hinge 0).
 Fixing those leaves the SDP in ``m`` free dual weights on the band::
 
-    max  mu * (n_one + 1^T y) - rho * s
+    max  mu * margin * (n_one + 1^T y) - rho * s
     s.t. S(y, s) = C + mu * sum_t y_t A_t + s P  PSD,   0 <= y <= 1,  s >= 0,
 
 with ``C = (1 - mu) P + mu * sum_{clearly active} A_t``. The slack ``s`` (priced at
@@ -278,7 +278,7 @@ def _interior_point(problem, one_ts, free_ts, X, y, rho, target, max_iter, time_
     mu = problem.mu
     bp = _Band(problem, one_ts, free_ts, rho)
     m, r = bp.m, bp.r
-    b = np.full(m + 1, mu)
+    b = np.full(m + 1, mu * problem.margin)   # the dual objective is mu * margin * sum(y)
     b[-1] = -bp.rho
     n_cone = r + 2 * m + 1
 

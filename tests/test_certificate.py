@@ -78,3 +78,23 @@ def test_certificate_rejects_bad_alpha(small_solved):
         p.certificate(np.eye(p.d), alpha=np.ones(3))
     with pytest.raises(ValueError, match="NaN"):
         p.certificate(np.eye(p.d), alpha=np.full(p.n_triplets, np.nan))
+
+
+@pytest.mark.parametrize("margin", [0.1, 0.5, 3.0])
+def test_certificate_accounts_for_the_margin(margin):
+    """The dual objective is mu * margin * sum(alpha): with margin < 1 a bound without the
+    margin exceeds the objective and calls any metric optimal (issue 11, item 1)."""
+    from convexmetric.datasets import make_synthetic
+    X, y = make_synthetic(n=30, d=3, n_classes=3, seed=0)
+    base = solve(LMNNProblem(X, y), "active-set")
+    p = LMNNProblem(X, y, margin=margin)
+    res = solve(p, "active-set")
+    # M -> margin * M maps the margin-1 problem onto this one: f* scales with the margin
+    assert res.fun == pytest.approx(margin * base.fun, rel=1e-7)
+    assert res.lower_bound <= res.fun * (1 + 1e-9)
+    assert res.relative_gap < 1e-6
+    worse = 1.3 * res.M
+    c = p.certificate(worse)
+    assert c.lower_bound <= res.fun * (1 + 1e-9)
+    assert c.gap >= p.objective(worse) - res.fun - 1e-9 * res.fun
+    assert c.gap > 0
