@@ -57,7 +57,7 @@ class Certificate:
     """Objective of a candidate ``M`` and a proven lower bound on the optimum.
 
     ``gap = objective - lower_bound`` is an upper bound on ``f(M) - f*``;
-    ``relative_gap = gap / objective``.
+    ``relative_gap = gap / max(objective, mu * margin)`` (see :func:`gap_floor`).
     """
 
     objective: float
@@ -91,17 +91,26 @@ def _min_generalized_eig(problem, K: np.ndarray) -> float:
 
 
 def _block_generalized_eig(V: np.ndarray, lam: np.ndarray, K: np.ndarray) -> float:
+    if V.shape[1] == 0:  # P = 0 and the data do not vary: S(alpha) = 0 is PSD for every alpha
+        return 0.0
     B = V / np.sqrt(lam)                      # B^T P B = I on range(P)
     return float(np.linalg.eigvalsh(B.T @ K @ B)[0])
 
 
 def _max_feasible_tau(problem, K: np.ndarray) -> float:
-    """Largest tau in [0, 1] with (1-mu) P + mu tau K PSD, by bisection (singular P)."""
+    """Largest tau in [0, 1] with (1-mu) P + mu tau K PSD, by bisection (singular P).
+
+    A trial ``tau`` counts as feasible only when the computed smallest eigenvalue clears
+    the eigen-solver's error bound (``10 d^2 eps`` times the entries' scale), so round-off
+    can lower the bound but never make an infeasible dual point look feasible.
+    """
     mu, P = problem.mu, problem.pull_matrix
+    d = P.shape[-1]
     scale = np.abs(P).max() + mu * np.abs(K).max()
+    safety = 10.0 * d * d * np.finfo(float).eps * scale
 
     def ok(t):
-        return np.linalg.eigvalsh((1 - mu) * P + mu * t * K)[..., 0].min() >= -1e-12 * scale
+        return np.linalg.eigvalsh((1 - mu) * P + mu * t * K)[..., 0].min() >= safety
 
     if ok(1.0):
         return 1.0
@@ -110,6 +119,21 @@ def _max_feasible_tau(problem, K: np.ndarray) -> float:
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if ok(mid) else (lo, mid)
     return lo
+
+
+def gap_floor(problem) -> float:
+    """Absolute floor of the relative gap's denominator: ``mu * margin``.
+
+    That is the hinge cost of one triplet violated by a full margin. Without a floor, a
+    problem whose optimum is 0 (separable data) could never reach a relative gap below
+    1, however close its objective came to 0.
+    """
+    return problem.mu * problem.margin
+
+
+def relative_gap(gap: float, objective: float, floor: float) -> float:
+    """``gap / max(objective, floor)``: the relative gap with an absolute floor."""
+    return float(gap) / max(float(objective), float(floor))
 
 
 def lower_bound(problem, weights: TripletWeights, objective_value: float | None = None,
@@ -271,7 +295,7 @@ def certify(problem, M, candidates=(), *, polish="auto", bands=(1e-3, 1e-2, 1e-1
     if gap < -1e-9 * max(1.0, abs(f)):
         logger.warning("lower bound exceeds objective by %.3g: numerical trouble", -gap)
     gap = max(gap, 0.0)
-    rel = gap / f if f > 0 else (0.0 if gap == 0 else np.inf)
+    rel = relative_gap(gap, f, gap_floor(problem))
     support = int(np.count_nonzero(best.weights.values))
     return Certificate(objective=f, lower_bound=best.value, gap=gap, relative_gap=rel,
                        lb_scale=best.lb_scale, lb_ball=best.lb_ball, method=best.method,

@@ -275,6 +275,67 @@ class LMNNProblem:
         keys = np.sort(np.concatenate(keys)) if keys else np.empty(0, np.int64)
         return TripletSet.from_keys(keys, n)
 
+    # -- internal scaling -----------------------------------------------------------
+    @property
+    def data_scale(self) -> float:
+        """The power of two ``s`` for which ``X / s`` has mean squared target distance near ``margin``.
+
+        LMNN's optimal value does not depend on the scale of ``X`` (``X -> c X`` maps the
+        optimum ``M*`` to ``M* / c^2``), but conic solvers' absolute tolerances do: solvers
+        and certificates therefore work on :meth:`normalized` data and map back. A power
+        of two makes ``X / s`` exact in floating point, so ``X`` and ``2^j X`` give
+        bit-identical internal problems.
+        """
+        cached = self.__dict__.get("_data_scale")
+        if cached is None:
+            n_pairs = max(int(self._pull_a.size), 1)
+            per_pair = float(np.trace(self.pull_matrix if self.pull_matrix.ndim == 2
+                                      else self.pull_matrix.sum(0))) / n_pairs
+            if not per_pair > 0:  # every target coincides with its anchor: use the data's spread
+                Xc = self.X - self.X.mean(0)
+                per_pair = 2.0 * float(np.einsum("ij,ij->", Xc, Xc)) / self.n
+            if per_pair > 0 and np.isfinite(per_pair):
+                cached = float(2.0 ** np.round(0.5 * np.log2(per_pair / self.margin)))
+            else:
+                cached = 1.0
+            self._data_scale = cached
+        return cached
+
+    def normalized(self) -> "LMNNProblem":
+        """This problem on ``X / data_scale`` (itself when the scale is 1).
+
+        The twin shares the targets and triplets; its metrics relate to this problem's
+        by ``M = M_twin / data_scale**2``, its objective values and dual points are the
+        same. Use :meth:`to_normalized` and :meth:`from_normalized` to map metrics.
+        """
+        s = self.data_scale
+        if s == 1.0:
+            return self
+        twin = self.__dict__.get("_normalized")
+        if twin is None:
+            import copy
+            twin = copy.copy(self)
+            twin.__dict__.pop("_normalized", None)
+            twin.X = self.X / s
+            twin.X.setflags(write=False)
+            twin.pull_matrix = self.pull_matrix / (s * s)
+            twin.pull_matrix.setflags(write=False)
+            if isinstance(self._pull_eigs, list):  # one block per class
+                twin._pull_eigs = [e / (s * s) for e in self._pull_eigs]
+            else:
+                twin._pull_eigs = self._pull_eigs / (s * s)
+            twin._data_scale = 1.0
+            self._normalized = twin
+        return twin
+
+    def to_normalized(self, M):
+        """A metric of this problem in the coordinates of :meth:`normalized`."""
+        return None if M is None else np.asarray(M, dtype=np.float64) * self.data_scale ** 2
+
+    def from_normalized(self, M):
+        """A metric of :meth:`normalized` in this problem's coordinates."""
+        return None if M is None else np.asarray(M, dtype=np.float64) / self.data_scale ** 2
+
     # -- the shape of a metric ---------------------------------------------------
     #: Number of metrics learned (one here; one per class in MultiMetricProblem).
     n_metrics = 1
@@ -496,7 +557,8 @@ class LMNNProblem:
     def lower_bound(self, alpha, objective_value: float | None = None, M=None):
         """Lower bound on the optimal value from a dual point ``alpha`` (see :mod:`.certificate`)."""
         from .certificate import lower_bound
-        return lower_bound(self, self._as_weights(alpha), objective_value, M)
+        work = self.normalized()
+        return lower_bound(work, self._as_weights(alpha), objective_value, self.to_normalized(M))
 
     def certificate(self, M, alpha=None, *, polish="auto", **polish_options):
         """Duality-gap certificate of ``M``: objective, lower bound and gaps.
@@ -523,7 +585,10 @@ class LMNNProblem:
             cands = [self._as_weights(a) for a in alpha]
         else:
             cands = [self._as_weights(alpha)]
-        return certify(self, M, cands, polish=polish, **polish_options)
+        work = self.normalized()  # scale-free numbers: conic backends have absolute tolerances
+        if work is not self:
+            M = self.to_normalized(self.validate_metric(getattr(M, "M", M)))
+        return certify(work, M, cands, polish=polish, **polish_options)
 
     def _as_weights(self, alpha) -> TripletWeights:
         if isinstance(alpha, TripletWeights):

@@ -84,14 +84,18 @@ class Solver:
         logger.log(logging.INFO if self.options["verbose"] else logging.DEBUG, msg, *args)
 
     def initial_metric(self, problem) -> np.ndarray:
-        """Warm start projected onto the PSD cone, or the identity (Euclidean metric)."""
+        """Warm start projected onto the PSD cone, or the identity (Euclidean metric).
+
+        The warm start is given in the user's coordinates and returned in those of the
+        problem being solved (the normalised twin, see :meth:`LMNNProblem.normalized`).
+        """
         M0 = self.options["warm_start"]
         if M0 is None:
             return problem.identity_metric()
         if hasattr(M0, "M") and not isinstance(M0, np.ndarray):  # an LMNNResult
             M0 = M0.M
         M0 = problem.validate_metric(M0, "warm_start")
-        return psd.project_psd(M0)
+        return psd.project_psd(M0) * self._scale2
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._t0
@@ -128,7 +132,25 @@ class Solver:
         raise NotImplementedError
 
     def solve(self, problem) -> LMNNResult:
-        """Run the solver on ``problem`` and return a certified :class:`LMNNResult`."""
+        """Run the solver on ``problem`` and return a certified :class:`LMNNResult`.
+
+        The run works on ``problem.normalized()`` (data divided by a power of two so that
+        target distances are near the margin), so that no solver depends on the scale of
+        ``X``; metrics are mapped back before they reach the callback or the result.
+        """
+        user_problem, problem = problem, problem.normalized()
+        scale2 = user_problem.data_scale ** 2
+        self._scale2 = scale2
+        user_cb = self.options["callback"]
+        if user_cb is not None and scale2 != 1.0:  # inner solvers get the wrapped callback too
+            self.options = {**self.options, "callback": lambda info: user_cb({**info, "M": info["M"] / scale2})}
+        try:
+            res = self._solve(problem, user_problem)
+        finally:
+            self.options = {**self.options, "callback": user_cb}
+        return res
+
+    def _solve(self, problem, user_problem) -> LMNNResult:
         self.history = []
         self._best = (None, np.inf)
         self._last_iteration = 0
@@ -154,24 +176,27 @@ class Solver:
         solve_time = t_end - self.setup_time
         if M is None:
             M = self.initial_metric(problem)
-        M = psd.project_psd(M)
+        M = user_problem.from_normalized(psd.project_psd(M))
+        if "L" in info:
+            info["L"] = info["L"] / np.sqrt(self._scale2)
 
         t1 = time.perf_counter()
         cert = None
         if self.options["certify"]:
             cands = (info.pop("dual", None) or []) + self.duals
             polish = info.pop("polish", self.options.get("polish", "auto"))
-            cert = problem.certificate(M, alpha=cands or None, polish=polish)
+            cert = user_problem.certificate(M, alpha=cands or None, polish=polish)
             fun, lb, gap, rel = cert.objective, cert.lower_bound, cert.gap, cert.relative_gap
             if status in (OPTIMAL, OPTIMAL_INACCURATE):
                 status = OPTIMAL if rel <= self.options["tol"] else OPTIMAL_INACCURATE
         else:
-            fun, lb, gap, rel = problem.objective(M), np.nan, np.nan, np.nan
+            fun, lb, gap, rel = user_problem.objective(M), np.nan, np.nan, np.nan
         certify_time = time.perf_counter() - t1
         if cert is not None:  # the curve of every run ends at its certified value
             self.history.append({"iteration": nit, "time": t_end, "objective": fun, "lower_bound": lb,
                                  "relative_gap": rel, "final": True})
         opts = {k: v for k, v in self.options.items() if k not in ("callback", "warm_start")}
+        info["data_scale"] = user_problem.data_scale
         res = LMNNResult(M=M, fun=fun, status=status, solver=self.name, lower_bound=lb, gap=gap,
                          relative_gap=rel, nit=nit, setup_time=self.setup_time, solve_time=solve_time,
                          certify_time=certify_time, options=opts, history=self.history, info=info,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import psd
-from ..certificate import smoothed_duals
+from ..certificate import gap_floor, relative_gap, smoothed_duals
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
 from .base import Solver
 
@@ -18,9 +18,9 @@ class _Certifier:
     """Periodic certificates for a first-order run.
 
     Smoothed dual points are always tried (cheap). Dual polishing (a small SDP) is
-    added when ``d`` allows it and the run is near convergence, but only once the
-    time since the last polish is at least ``4 x`` that polish's duration, so
-    certification stays under about 20 % of the run.
+    added when ``d`` allows it and the run is near convergence, on the 1st, 2nd, 4th,
+    8th, ... such check: a schedule in work, not seconds, so that the same input gives
+    the same run on a busy or an idle machine, and polishing stays a small share of it.
     """
 
     def __init__(self, problem, polish="auto", keep=None):
@@ -28,18 +28,16 @@ class _Certifier:
         self.problem = problem
         self.keep = keep  # a list (the solver's ``duals``) that holds the best dual point
         self.can_polish = polish is True or (polish == "auto" and problem.d <= POLISH_MAX_DIM)
-        self.next_polish = 0.0
+        self.n_near = 0
         self.best = None
 
     def __call__(self, M, extra=(), near_converged=True):
-        import time
         cert = self.problem.certificate(M, alpha=list(extra) or None, polish=False)
-        now = time.perf_counter()
-        if self.can_polish and near_converged and now >= self.next_polish:
-            pc = self.problem.certificate(M, alpha=list(extra) or None, polish=True)
-            spent = time.perf_counter() - now
-            self.next_polish = time.perf_counter() + 4 * spent
-            cert = pc if pc.lower_bound > cert.lower_bound else cert
+        if self.can_polish and near_converged:
+            self.n_near += 1
+            if self.n_near & (self.n_near - 1) == 0:  # a power of two
+                pc = self.problem.certificate(M, alpha=list(extra) or None, polish=True)
+                cert = pc if pc.lower_bound > cert.lower_bound else cert
         if self.best is None or cert.lower_bound > self.best.lower_bound:
             self.best = cert
             if self.keep is not None:
@@ -142,6 +140,7 @@ class AcceleratedSmoothed(Solver):
 
     def _run(self, problem):
         o = self.options
+        floor = gap_floor(problem)
         x = self.initial_metric(problem)
         if o["warm_start"] is None:
             x = best_multiple(problem, x) * x
@@ -214,9 +213,10 @@ class AcceleratedSmoothed(Solver):
                 dual = [w for w, _ in smoothed_duals(act, (gamma,))]
                 certifier(x, dual, near_converged=gamma <= 1e-2 * problem.margin)
                 lb = certifier.lower_bound
-                extra.update(lower_bound=lb, relative_gap=(ftrue_x - lb) / ftrue_x)
+                rel = relative_gap(ftrue_x - lb, ftrue_x, floor)
+                extra.update(lower_bound=lb, relative_gap=rel)
                 self.record(it, x, ftrue_x, **extra)
-                if (ftrue_x - lb) <= o["tol"] * ftrue_x:
+                if rel <= o["tol"]:
                     status = OPTIMAL
                     break
                 if (o["stall_rtol"] is not None and gamma <= gamma_min
@@ -269,6 +269,7 @@ class ProjectedSubgradient(Solver):
 
     def _run(self, problem):
         o = self.options
+        floor = gap_floor(problem)
         near = o["near"] * problem.margin
         M = self.initial_metric(problem)
         working = problem.active_set(M, near).triplets
@@ -299,9 +300,9 @@ class ProjectedSubgradient(Solver):
                 if it % o["check_every"] == 0 or converged:
                     certifier(M)
                     extra.update(lower_bound=certifier.lower_bound,
-                                 relative_gap=(f_w - certifier.lower_bound) / f_w)
+                                 relative_gap=relative_gap(f_w - certifier.lower_bound, f_w, floor))
                 self.record(it, M, f_w, **extra)
-                if f_w - certifier.lower_bound <= o["tol"] * f_w:
+                if relative_gap(f_w - certifier.lower_bound, f_w, floor) <= o["tol"]:
                     status = OPTIMAL
                     break
                 if converged:
@@ -337,6 +338,7 @@ class StochasticSubgradient(Solver):
 
     def _run(self, problem):
         o = self.options
+        floor = gap_floor(problem)
         rng = np.random.default_rng(o["seed"])
         b = int(min(max(1, o["batch_size"]), problem.n))
         scale = problem.n / b
@@ -368,8 +370,9 @@ class StochasticSubgradient(Solver):
                 f = problem.objective(avg)
                 certifier(avg)
                 lb = certifier.lower_bound
-                self.record(it, avg, f, step=step, lower_bound=lb, relative_gap=(f - lb) / f)
-                if f - lb <= o["tol"] * f:
+                rel = relative_gap(f - lb, f, floor)
+                self.record(it, avg, f, step=step, lower_bound=lb, relative_gap=rel)
+                if rel <= o["tol"]:
                     status = OPTIMAL
                     break
         else:
