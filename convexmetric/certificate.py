@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .interrupt import DeadlineExceeded
 from .triplets import TripletWeights
 
 logger = logging.getLogger(__name__)
@@ -198,14 +198,16 @@ def margin_band(z: np.ndarray, band: float, max_free: int) -> np.ndarray:
 
 
 def polish_dual(problem, active, band: float, max_free: int = 2000, backend: str = "CLARABEL",
-                backend_options: dict | None = None):
+                backend_options: dict | None = None, time_limit: float | None = None):
     """Dual polishing: fix clear cases, solve the dual SDP over triplets on the margin.
 
     ``alpha_t = 1`` where ``z_t > band``, ``0`` where ``z_t < -band``; the triplets
     with ``|z_t| <= band`` (at most ``max_free``, nearest the margin first) are free
     variables of the small SDP ``max sum alpha s.t. S(alpha) PSD, 0 <= alpha <= 1``.
 
-    Returns ``(TripletWeights, n_free)`` or ``(None, n_free)`` if the SDP failed.
+    Returns ``(TripletWeights, n_free)`` or ``(None, n_free)`` if the SDP failed. The SDP
+    runs in a child process that Ctrl-C stops at once; past ``time_limit`` seconds it
+    raises :class:`convexmetric.interrupt.DeadlineExceeded`.
     """
     import cvxpy as cp
 
@@ -239,30 +241,31 @@ def polish_dual(problem, active, band: float, max_free: int = 2000, backend: str
             S = S + mu * cp.reshape(CB @ alpha, (d, d), order="F")
         cons.append(0.5 * (S + S.T) >> 0)
     prob = cp.Problem(cp.Maximize(cp.sum(alpha) + n_one * scale), cons)
-    try:
-        with warnings.catch_warnings():
-            # "Solution may be inaccurate": the bound computed from it is valid regardless
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            prob.solve(solver=backend, **(backend_options or {}))
-    except cp.error.SolverError as exc:  # pragma: no cover - backend failure path
-        logger.warning("dual polishing failed (%s); using smoothed duals only", exc)
+    from .solvers.sdp import SOLVER_ERROR, run_backend
+    status, sol, stats = run_backend(prob, backend, dict(backend_options or {}),
+                                     lambda: (scale.value, alpha.value if F else None), time_limit=time_limit)
+    if status == SOLVER_ERROR:  # pragma: no cover - backend failure path
+        logger.warning("dual polishing failed (%s); using smoothed duals only", stats.get("error"))
         return None, F
-    if scale.value is None:
-        logger.warning("dual polishing returned no solution (status %s)", prob.status)
+    if sol[0] is None:
+        logger.warning("dual polishing returned no solution (status %s)", status)
         return None, F
-    values[fixed_one] = float(np.clip(scale.value, 0.0, 1.0))
+    values[fixed_one] = float(np.clip(sol[0], 0.0, 1.0))
     if F:
-        values[near] = np.clip(alpha.value, 0.0, 1.0)
-    logger.debug("dual polishing: %d free triplets on %d pairs, status %s", F, m, prob.status)
+        values[near] = np.clip(sol[1], 0.0, 1.0)
+    logger.debug("dual polishing: %d free triplets on %d pairs, status %s", F, m, status)
     return TripletWeights(ts, values), F
 
 
 def certify(problem, M, candidates=(), *, polish="auto", bands=(1e-3, 1e-2, 1e-1), max_free: int = 2000,
-            backend: str = "CLARABEL", target: float = 1e-9) -> Certificate:
+            backend: str = "CLARABEL", target: float = 1e-9, time_limit: float | None = None) -> Certificate:
     """Certificate of ``M`` from the best of the given and automatically built dual points.
 
     Parameters
     ----------
+    time_limit : float or None
+        Seconds allowed for dual polishing; when they run out, the certificate uses the
+        bounds found so far (the cheap dual points are always evaluated).
     bands : sequence of float
         Polishing bands, relative to the margin: triplets with ``|z_t| <= band * margin``
         are left free in the polishing SDP. Wider bands are tried in turn while the
@@ -282,10 +285,17 @@ def certify(problem, M, candidates=(), *, polish="auto", bands=(1e-3, 1e-2, 1e-1
     for band in bands if do_polish else ():
         if f - max(b.value for b in bounds) <= target * f:
             break
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            break
         slack = band * problem.margin
         keep = active.margins > -slack
         sub = type(active)(active.triplets.subset(keep), active.margins[keep], slack)
-        pw, n_free = polish_dual(problem, sub, slack, max_free, backend)
+        try:
+            pw, n_free = polish_dual(problem, sub, slack, max_free, backend, time_limit=left)
+        except DeadlineExceeded:
+            logger.info("dual polishing stopped at its time limit (%.3g s)", time_limit)
+            break
         if pw is not None:
             bounds.append(lower_bound(problem, pw, f, method=f"polished(band={band:g})"))
         if n_free >= max_free:

@@ -560,7 +560,7 @@ class LMNNProblem:
         work = self.normalized()
         return lower_bound(work, self._as_weights(alpha), objective_value, self.to_normalized(M))
 
-    def certificate(self, M, alpha=None, *, polish="auto", **polish_options):
+    def certificate(self, M, alpha=None, *, polish="auto", time_limit=None, **polish_options):
         """Duality-gap certificate of ``M``: objective, lower bound and gaps.
 
         Parameters
@@ -571,8 +571,11 @@ class LMNNProblem:
             Dual point(s) to bound with. An array needs enumerated triplets. Without
             one, the hinge indicator and smoothed-hinge weights at ``M`` are used.
         polish : bool or "auto"
-            Also build a dual point by dual polishing (DESIGN.md §2); ``"auto"``
-            polishes when ``d <= certificate.POLISH_MAX_DIM``.
+            Also build a dual point by dual polishing (a small dual SDP over the
+            triplets on the margin); ``"auto"`` polishes when
+            ``d <= certificate.POLISH_MAX_DIM``.
+        time_limit : float or None
+            Seconds allowed for polishing (the cheap bounds are always computed).
 
         Returns
         -------
@@ -588,7 +591,7 @@ class LMNNProblem:
         work = self.normalized()  # scale-free numbers: conic backends have absolute tolerances
         if work is not self:
             M = self.to_normalized(self.validate_metric(getattr(M, "M", M)))
-        return certify(work, M, cands, polish=polish, **polish_options)
+        return certify(work, M, cands, polish=polish, time_limit=time_limit, **polish_options)
 
     def _as_weights(self, alpha) -> TripletWeights:
         if isinstance(alpha, TripletWeights):

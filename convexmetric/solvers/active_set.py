@@ -56,7 +56,8 @@ class ActiveSetSDP(Solver):
         status = OPTIMAL_INACCURATE
         for r in range(1, int(self.options["max_rounds"]) + 1):
             M_new, alpha_new, info = solve_sdp(problem, working, backend, self.options["backend_options"],
-                                               self.options["max_memory"], self.options["verbose"])
+                                               self.options["max_memory"], self.options["verbose"],
+                                               time_limit=self.remaining())
             if M_new is None:
                 rounds.append(info)
                 status = SOLVER_ERROR if alpha is None else OPTIMAL_INACCURATE

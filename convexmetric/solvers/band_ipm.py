@@ -59,11 +59,14 @@ class BandInteriorSolver(Solver):
         from . import get_solver
         o = self.options
         opts = dict(o["first_options"] or ({"gamma": 1e-2} if o["first"] == "factored" else {}))
-        if o["time_limit"] is not None:
-            seconds = min(seconds, max(o["time_limit"] - self.elapsed(), 1e-3))
+        last = False  # this burst runs into the overall time limit: the final certificate follows
+        if o["time_limit"] is not None and seconds >= self.remaining():
+            seconds, last = max(self.remaining(), 1e-3), True
         start = self.elapsed()
-        run = get_solver(o["first"], warm_start=M, time_limit=seconds, certify=True, tol=o["tol"],
-                         verbose=o["verbose"], callback=o["callback"], **opts).solve(problem)
+        first = get_solver(o["first"], warm_start=M, time_limit=seconds,
+                           certify=not last, tol=o["tol"], verbose=o["verbose"], callback=o["callback"], **opts)
+        run = first.solve(problem)
+        self.duals.extend(first.duals)
         for rec in run.history:
             self.history.append({**rec, "time": rec["time"] + start, "phase": o["first"]})
         if run.fun < self._best[1]:
@@ -74,6 +77,8 @@ class BandInteriorSolver(Solver):
             raise StopSolver(USER_LIMIT, "stopped by callback")
         if run.certificate is not None:
             self.duals.append(run.certificate.dual)
+        if last:
+            raise StopSolver(USER_LIMIT, f"time limit {o['time_limit']}s reached")
         return run.M, run.relative_gap, run.status == USER_LIMIT
 
     def _run(self, problem):

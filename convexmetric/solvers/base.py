@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from .. import psd
+from ..interrupt import DeadlineExceeded
 from ..result import INTERRUPTED, OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT, LMNNResult
 
 logger = logging.getLogger("convexmetric.solvers")
@@ -100,6 +101,11 @@ class Solver:
     def elapsed(self) -> float:
         return time.perf_counter() - self._t0
 
+    def remaining(self) -> float | None:
+        """Seconds left before ``time_limit`` (None without one); never negative."""
+        tl = self.options["time_limit"]
+        return None if tl is None else max(tl - self.elapsed(), 0.0)
+
     def record(self, iteration: int, M, objective: float, **extra) -> None:
         """Log an iteration, keep the best iterate, apply limits and the callback."""
         rec = {"iteration": iteration, "time": self.elapsed(), "objective": float(objective), **extra}
@@ -162,7 +168,13 @@ class Solver:
         info = {}
         try:
             M, status, nit, info = self._run(problem)
-        except StopSolver as stop:
+            if self._best[0] is not None:
+                # every recorded objective is exact: return the best point the run saw (a
+                # smoothed or non-convex method can end above a point it passed through)
+                M = self._best[0]
+        except (StopSolver, DeadlineExceeded) as stop:
+            if isinstance(stop, DeadlineExceeded):  # a backend process outran the time limit
+                stop = StopSolver(USER_LIMIT, f"time limit {self.options['time_limit']}s reached ({stop})")
             M, status, nit = self._best[0], stop.status, self._last_iteration
             info = {"stop_reason": stop.reason}
             self._log("%s stopped: %s", self.name, stop.reason)
@@ -177,18 +189,27 @@ class Solver:
         if M is None:
             M = self.initial_metric(problem)
         M = user_problem.from_normalized(psd.project_psd(M))
-        if "L" in info:
-            info["L"] = info["L"] / np.sqrt(self._scale2)
 
         t1 = time.perf_counter()
         cert = None
         if self.options["certify"]:
             cands = (info.pop("dual", None) or []) + self.duals
             polish = info.pop("polish", self.options.get("polish", "auto"))
-            cert = user_problem.certificate(M, alpha=cands or None, polish=polish)
+            if status == INTERRUPTED:  # the user is waiting: the duals at hand, no polishing SDP
+                polish = False
+            # with a time limit, polishing gets what is left, and at least 1 s + a quarter of the limit
+            tl = self.options["time_limit"]
+            budget = None if tl is None else max(self.remaining(), 1.0 + 0.25 * tl)
+            try:
+                cert = user_problem.certificate(M, alpha=cands or None, polish=polish, time_limit=budget)
+            except KeyboardInterrupt:  # Ctrl-C during the polishing SDP: certify without it
+                status, info["stop_reason"] = INTERRUPTED, "KeyboardInterrupt"
+                cert = user_problem.certificate(M, alpha=cands or None, polish=False)
             fun, lb, gap, rel = cert.objective, cert.lower_bound, cert.gap, cert.relative_gap
-            if status in (OPTIMAL, OPTIMAL_INACCURATE):
-                status = OPTIMAL if rel <= self.options["tol"] else OPTIMAL_INACCURATE
+            if rel <= self.options["tol"]:  # certified: optimal, whatever stopped the run
+                status = OPTIMAL
+            elif status == OPTIMAL:
+                status = OPTIMAL_INACCURATE
         else:
             fun, lb, gap, rel = user_problem.objective(M), np.nan, np.nan, np.nan
         certify_time = time.perf_counter() - t1

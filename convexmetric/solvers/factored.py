@@ -133,5 +133,5 @@ class FactoredSolver(Solver):
         L = v.reshape(r, d)
         M = metric_from_components(L)
         status = OPTIMAL_INACCURATE if nit < o["max_iter"] else USER_LIMIT
-        return M, status, nit, {"L": L, "message": str(opt.message), "rank": r, "dual": smoothed_dual(M),
+        return M, status, nit, {"message": str(opt.message), "rank": r, "dual": smoothed_dual(M),
                                 "gamma": state["gamma"]}

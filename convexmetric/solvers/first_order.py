@@ -23,9 +23,10 @@ class _Certifier:
     the same run on a busy or an idle machine, and polishing stays a small share of it.
     """
 
-    def __init__(self, problem, polish="auto", keep=None):
+    def __init__(self, problem, polish="auto", keep=None, remaining=None):
         from ..certificate import POLISH_MAX_DIM
         self.problem = problem
+        self.remaining = remaining or (lambda: None)  # seconds left in the run (polishing's budget)
         self.keep = keep  # a list (the solver's ``duals``) that holds the best dual point
         self.can_polish = polish is True or (polish == "auto" and problem.d <= POLISH_MAX_DIM)
         self.n_near = 0
@@ -36,7 +37,8 @@ class _Certifier:
         if self.can_polish and near_converged:
             self.n_near += 1
             if self.n_near & (self.n_near - 1) == 0:  # a power of two
-                pc = self.problem.certificate(M, alpha=list(extra) or None, polish=True)
+                pc = self.problem.certificate(M, alpha=list(extra) or None, polish=True,
+                                              time_limit=self.remaining())
                 cert = pc if pc.lower_bound > cert.lower_bound else cert
         if self.best is None or cert.lower_bound > self.best.lower_bound:
             self.best = cert
@@ -162,7 +164,7 @@ class AcceleratedSmoothed(Solver):
         lip = max(np.linalg.norm(g_x) / max(np.linalg.norm(x), 1e-12), 1e-12)
         zk, theta = x.copy(), 1.0
         stage_it, it, status = 0, 0, OPTIMAL_INACCURATE
-        certifier = _Certifier(problem, o["polish"], keep=self.duals)
+        certifier = _Certifier(problem, o["polish"], keep=self.duals, remaining=self.remaining)
         f_last_check = f_stage = np.inf
         f_verified = (x.copy(), ftrue_x)  # last iterate whose objective a full search confirmed
         self.record(0, x, ftrue_x, gamma=gamma, working=len(working))
@@ -277,7 +279,7 @@ class ProjectedSubgradient(Solver):
         G = problem.gradient_from_weights(viol, np.ones(len(viol)))
         step = o["step0"] or 0.1 * max(np.linalg.norm(M), 1.0) / max(np.linalg.norm(G), 1e-300)
         status, it = OPTIMAL_INACCURATE, 0
-        certifier = _Certifier(problem, o["polish"], keep=self.duals)
+        certifier = _Certifier(problem, o["polish"], keep=self.duals, remaining=self.remaining)
         self.record(0, M, problem.objective(M), step=step, active=len(working))
         while it < o["max_iter"]:
             it += 1
@@ -353,7 +355,7 @@ class StochasticSubgradient(Solver):
         G = batch_gradient(M)
         step0 = o["step0"] or 0.1 * max(np.linalg.norm(M), 1.0) / max(np.linalg.norm(G), 1e-300)
         check = int(o["check_every"] or max(1, problem.n // b))
-        certifier = _Certifier(problem, o["polish"], keep=self.duals)
+        certifier = _Certifier(problem, o["polish"], keep=self.duals, remaining=self.remaining)
         avg, n_avg, status, it = M.copy(), 0, OPTIMAL_INACCURATE, 0
         self.record(0, M, problem.objective(M), step=step0)
         while it < o["max_iter"]:

@@ -41,9 +41,12 @@ class HybridSolver(Solver):
         fista_opts = {"stall_rtol": o["stall_rtol"], "gamma_min": o["warm_gamma"], "check_every": 25,
                       **(o["fista_options"] or {})}
         warm_time = o["warm_time"] if o["time_limit"] is None else min(o["warm_time"], o["time_limit"])
-        warm = AcceleratedSmoothed(tol=o["warm_tol"], time_limit=warm_time, warm_start=o["warm_start"],
+        # inner solvers see the normalised problem: hand them the warm start in its coordinates
+        M0 = None if o["warm_start"] is None else self.initial_metric(problem)
+        warm = AcceleratedSmoothed(tol=o["warm_tol"], time_limit=warm_time, warm_start=M0,
                                    certify=False, verbose=o["verbose"], callback=o["callback"], **fista_opts)
         first = warm.solve(problem)
+        self.duals.extend(warm.duals)  # the first phase's best dual bounds any stop
         for rec in first.history:
             self.history.append({**rec, "phase": "fista"})
         self._best = (first.M, first.fun)

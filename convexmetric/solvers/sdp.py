@@ -113,30 +113,89 @@ class SDPFormulation:
         self.problem = cp.Problem(cp.Minimize(obj), cons)
         self.mu = mu
 
-    def dual_weights(self) -> TripletWeights | None:
+    def read_solution(self):
+        """The solved values CVXPY holds (called where the solve ran): metrics and hinge duals."""
+        return {"M": [None if M.value is None else np.asarray(M.value) for M in self.Ms],
+                "hinge": None if self.hinge is None or self.hinge.dual_value is None
+                else np.ravel(self.hinge.dual_value)}
+
+    def dual_weights(self, values) -> TripletWeights | None:
         """``alpha = multiplier / mu`` of the hinge constraints, clipped to [0, 1]."""
         if self.hinge is None:
             return TripletWeights(self.triplets, np.empty(0))
-        if self.hinge.dual_value is None:
+        if values["hinge"] is None:
             return None
-        return TripletWeights(self.triplets, np.clip(np.ravel(self.hinge.dual_value) / self.mu, 0, 1))
+        return TripletWeights(self.triplets, np.clip(values["hinge"] / self.mu, 0, 1))
 
-    def metric(self) -> np.ndarray | None:
+    def metric(self, values) -> np.ndarray | None:
         """The solution projected onto the PSD cone (SCS returns it slightly indefinite)."""
-        if any(M.value is None for M in self.Ms):
+        Ms = values["M"]
+        if any(M is None for M in Ms):
             return None
-        M = np.stack([M.value for M in self.Ms]) if self.stacked else self.Ms[0].value
+        M = np.stack(Ms) if self.stacked else Ms[0]
         return psd.project_psd(M)
 
 
-def solve_sdp(lmnn, triplets: TripletSet, backend: str, backend_options=None, max_memory=None,
-              verbose: bool = False):
-    """Build and solve the SDP on ``triplets``; return ``(M, alpha, info)``.
+#: The backend option that bounds its own solve time (seconds).
+BACKEND_TIME_OPTION = {"CLARABEL": "time_limit", "SCS": "time_limit_secs"}
 
-    ``M`` is None when the backend produced no solution.
+#: Seconds a backend may overrun its own time limit before its process is killed.
+KILL_GRACE = 0.5
+
+
+def run_backend(cvx_problem, backend: str, opts: dict, read, *, time_limit=None, verbose=False):
+    """Solve a CVXPY problem in a stoppable child process (see :mod:`convexmetric.interrupt`).
+
+    The remaining ``time_limit`` goes to the backend's own time option, and the child is
+    killed :data:`KILL_GRACE` seconds after it; Ctrl-C kills it at once. ``read()`` runs
+    in the child after the solve and returns the (picklable) values the caller needs.
+
+    Returns
+    -------
+    status : str
+        CVXPY's status, or ``solver_error``.
+    values : object or None
+        ``read()``, or None when the backend failed.
+    stats : dict
+        Compilation and native solve times, native iterations, the error message if any.
+
+    Raises
+    ------
+    convexmetric.interrupt.DeadlineExceeded, KeyboardInterrupt
     """
     import cvxpy as cp
 
+    from ..interrupt import run_stoppable
+    opts = dict(opts)
+    if time_limit is not None and backend in BACKEND_TIME_OPTION:
+        opts.setdefault(BACKEND_TIME_OPTION[backend], max(float(time_limit), 1e-3))
+
+    def job():
+        try:
+            with warnings.catch_warnings():
+                # "Solution may be inaccurate": the certificate, not the backend, judges the answer
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                cvx_problem.solve(solver=backend, verbose=verbose, **opts)
+        except cp.error.SolverError as exc:
+            return SOLVER_ERROR, None, {"error": str(exc)}
+        st = cvx_problem.solver_stats
+        stats = {"compilation_time": getattr(cvx_problem, "compilation_time", None),
+                 "native_solve_time": getattr(st, "solve_time", None) if st else None,
+                 "native_iterations": getattr(st, "num_iters", None) if st else None}
+        return cvx_problem.status, read(), stats
+
+    timeout = None if time_limit is None else float(time_limit) + KILL_GRACE
+    return run_stoppable(job, timeout=timeout)
+
+
+def solve_sdp(lmnn, triplets: TripletSet, backend: str, backend_options=None, max_memory=None,
+              verbose: bool = False, time_limit: float | None = None):
+    """Build and solve the SDP on ``triplets``; return ``(M, alpha, info)``.
+
+    ``M`` is None when the backend produced no solution. The solve runs in a child
+    process bounded by ``time_limit`` seconds and stopped at once by Ctrl-C (see
+    :func:`run_backend`).
+    """
     check_sdp_memory(len(triplets), triplets.n_pairs * lmnn.n_metrics, lmnn.d, max_memory)
     backend = backend.upper()
     opts = {**BACKEND_DEFAULTS.get(backend, {}), **(backend_options or {})}
@@ -144,27 +203,19 @@ def solve_sdp(lmnn, triplets: TripletSet, backend: str, backend_options=None, ma
     form = SDPFormulation(lmnn, triplets)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            # "Solution may be inaccurate": the certificate, not the backend, judges the answer
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            form.problem.solve(solver=backend, verbose=verbose, **opts)
-        status = form.problem.status
-        if status != "optimal":
-            logger.info("%s returned status %s; the certificate will judge the solution", backend, status)
-    except cp.error.SolverError as exc:
-        logger.warning("%s failed: %s", backend, exc)
-        status = SOLVER_ERROR
-    t_solve = time.perf_counter() - t1
-    stats = form.problem.solver_stats
+    left = None if time_limit is None else time_limit - t_build
+    status, values, stats = run_backend(form.problem, backend, opts, form.read_solution,
+                                        time_limit=left, verbose=verbose)
+    if status == SOLVER_ERROR:
+        logger.warning("%s failed: %s", backend, stats.get("error"))
+    elif status != "optimal":
+        logger.info("%s returned status %s; the certificate will judge the solution", backend, status)
     info = {"backend": backend, "backend_status": status, "backend_options": opts,
-            "build_time": t_build, "cvxpy_solve_time": t_solve,
-            "compilation_time": getattr(form.problem, "compilation_time", None),
-            "native_solve_time": getattr(stats, "solve_time", None) if stats else None,
-            "native_iterations": getattr(stats, "num_iters", None) if stats else None,
+            "build_time": t_build, "cvxpy_solve_time": time.perf_counter() - t1,
+            **{k: stats.get(k) for k in ("compilation_time", "native_solve_time", "native_iterations")},
             "n_triplets": len(triplets), "n_pairs": triplets.n_pairs}
-    M = form.metric() if status != SOLVER_ERROR else None
-    alpha = form.dual_weights() if M is not None else None
+    M = form.metric(values) if values is not None else None
+    alpha = form.dual_weights(values) if M is not None else None
     return M, alpha, info
 
 
@@ -195,7 +246,7 @@ class CvxpySDP(Solver):
                 f"{problem.n_candidate_triplets} implicit ones; use solver='active-set', or build "
                 "the problem with triplets='all' if it fits in memory")
         M, alpha, info = solve_sdp(problem, problem.triplets, backend, self.options["backend_options"],
-                                   self.options["max_memory"], self.options["verbose"])
+                                   self.options["max_memory"], self.options["verbose"], time_limit=self.remaining())
         if M is None:
             return None, SOLVER_ERROR, 0, info
         self.setup_time = info["build_time"]

@@ -1,0 +1,90 @@
+"""Run a long native call (a conic backend) where Ctrl-C and deadlines can stop it.
+
+Conic solvers called through CVXPY run in native code that does not return to Python
+until they finish: a Ctrl-C waits for the whole solve, and a time limit cannot cut
+CVXPY's compilation. :func:`run_stoppable` runs such a call in a forked child process
+and waits for it in short polls, so the parent reacts to ``KeyboardInterrupt`` within
+a poll interval and to its deadline on time; the child is killed in both cases. The
+child inherits the parent's memory (fork), so nothing is pickled on the way in; only
+the (small) result travels back.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between the parent's checks for a result, Ctrl-C and the deadline.
+POLL_SECONDS = 0.02
+
+
+class DeadlineExceeded(Exception):
+    """The call was still running at its deadline; the child was killed."""
+
+
+class ChildFailed(RuntimeError):
+    """The child process raised or died; the message says how."""
+
+
+def _child_main(fn, conn):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
+    try:
+        out = ("ok", fn())
+    except BaseException as exc:  # noqa: BLE001 - report anything, the parent re-raises
+        out = ("error", f"{type(exc).__name__}: {exc}")
+    try:
+        conn.send(out)
+    finally:
+        conn.close()
+        os._exit(0)  # skip atexit handlers and buffered output inherited from the parent
+
+
+def run_stoppable(fn, timeout: float | None = None):
+    """Return ``fn()`` computed in a forked child, stoppable by Ctrl-C and by ``timeout``.
+
+    Parameters
+    ----------
+    fn : callable
+        Called with no arguments in the child; its result must be picklable.
+    timeout : float or None
+        Seconds from now after which the child is killed and
+        :class:`DeadlineExceeded` raised.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Ctrl-C in the parent while waiting (the child is killed first).
+    DeadlineExceeded, ChildFailed
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not Linux/macOS
+        return fn()
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(fn, send), daemon=True)
+    deadline = None if timeout is None else time.monotonic() + max(float(timeout), 0.0)
+    proc.start()
+    send.close()
+    try:
+        while not recv.poll(POLL_SECONDS):
+            if not proc.is_alive() and not recv.poll(0):
+                raise ChildFailed(f"the backend process died (exit code {proc.exitcode})")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceeded(f"still running after {timeout:.3g} s")
+        try:
+            status, payload = recv.recv()
+        except EOFError:
+            raise ChildFailed(f"the backend process died (exit code {proc.exitcode})") from None
+    except BaseException:
+        proc.kill()
+        proc.join()
+        recv.close()
+        raise
+    proc.join()
+    recv.close()
+    if status != "ok":
+        raise ChildFailed(payload)
+    return payload

@@ -1,0 +1,108 @@
+"""Property suite: certificates are never wrong, exact solvers agree, nothing depends on scale.
+
+Each of 50 seeded random problems draws every parameter that enters the certificate:
+the margin (0.1 to 5, log-uniform), mu (0.05 to 0.95), k (1 to 4), the scale of X
+(1e-8 to 1e8, log-uniform), the class sizes (unbalanced, sometimes a class with at most
+k members) and the data's shape. On each, every bound any solver reports must lie below
+every objective any solver reaches, the exact solvers must agree, and solving the same
+data at scale 1 must give the same objective and bound.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+from convexmetric import LMNNProblem, solve
+
+EXACT = ("hybrid", "active-set", "band-ipm")
+
+
+def draw_problem(seed):
+    rng = np.random.default_rng(1000 + seed)
+    n_classes = int(rng.integers(2, 5))
+    sizes = rng.integers(2, 14, size=n_classes)
+    if rng.uniform() < 0.3:
+        sizes[0] = int(rng.integers(1, 4))          # a class with at most k members
+    d = int(rng.integers(2, 6))
+    y = np.repeat(np.arange(n_classes), sizes)
+    centres = rng.normal(scale=rng.uniform(0.5, 2.0), size=(n_classes, d))
+    X = centres[y] + rng.normal(size=(y.size, d)) * rng.uniform(0.3, 2.0, size=d)
+    params = dict(k=int(rng.integers(1, 5)), mu=float(rng.uniform(0.05, 0.95)),
+                  margin=float(np.exp(rng.uniform(np.log(0.1), np.log(5.0)))))
+    scale = float(10.0 ** rng.uniform(-8, 8))
+    return X, y, params, scale
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_bounds_below_objectives_exact_solvers_agree_scale_free(seed):
+    X, y, params, scale = draw_problem(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small classes and singular pull matrices warn
+        p = LMNNProblem(scale * X, y, **params)
+        p1 = LMNNProblem(X, y, **params)
+    if p.n_triplets == 0:
+        pytest.skip("no triplets")
+    solvers = EXACT if p._pull_definite else EXACT[:2]
+    res = {s: solve(p, s, tol=1e-8) for s in solvers}
+    res["fista"] = solve(p, "fista", tol=1e-4, max_iter=400)
+    funs = np.array([r.fun for r in res.values()])
+    bounds = np.array([r.lower_bound for r in res.values()])
+    f_star = min(r.fun for s, r in res.items() if s in EXACT)
+    tiny = 1e-9 * max(f_star, p.mu * p.margin)
+    # every bound below every objective: a certificate is never wrong
+    assert bounds.max() <= funs.min() + tiny, {s: (r.fun, r.lower_bound) for s, r in res.items()}
+    # the exact solvers reach the same optimum, certified
+    for s in solvers:
+        assert res[s].fun <= f_star + 1e-6 * max(f_star, p.mu * p.margin), (s, res[s])
+        assert res[s].relative_gap <= 1e-6, (s, res[s])
+    # a certificate of a worse metric bounds the optimum too, and its gap bounds the loss
+    worse = res["hybrid"].M * 1.5 + np.eye(p.d) / scale ** 2
+    c = p.certificate(worse)
+    assert c.lower_bound <= f_star + tiny
+    assert c.gap >= p.objective(worse) - f_star - tiny
+    # the same data at scale 1: same optimum and bound, metric mapped by 1 / scale^2
+    r1 = solve(p1, "hybrid", tol=1e-8)
+    assert r1.fun == pytest.approx(res["hybrid"].fun, rel=1e-6, abs=tiny)
+    assert r1.lower_bound == pytest.approx(res["hybrid"].lower_bound, rel=1e-6, abs=tiny)
+    assert p1.objective(res["hybrid"].M * scale ** 2) == pytest.approx(res["hybrid"].fun, rel=1e-7, abs=tiny)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_warm_start_in_user_coordinates_at_any_scale(seed):
+    X, y, params, scale = draw_problem(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = LMNNProblem(scale * X, y, **params)
+    opt = solve(p, "active-set", tol=1e-9)
+    for s in ("hybrid", "fista", "factored"):
+        r = solve(p, s, warm_start=opt.M, tol=1e-6, max_iter=50)
+        assert r.fun <= opt.fun * (1 + 1e-6) + 1e-9, (s, r, opt)
+
+
+def test_degenerate_data_give_the_right_answer():
+    y = np.arange(30) % 3
+    # every point equal: every margin is the full margin for every metric, f = mu * margin * T
+    p = LMNNProblem(np.ones((30, 3)), y, margin=2.0)
+    for s in ("hybrid", "fista", "stochastic", "band-ipm"):
+        r = solve(p, s)
+        assert r.fun == pytest.approx(p.mu * 2.0 * p.n_triplets) and r.status == "optimal", (s, r)
+    # class indicators: targets coincide, impostors can be pushed away, the optimum is 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = LMNNProblem(np.eye(3)[y], y)
+    for s in ("hybrid", "fista", "stochastic", "subgradient", "active-set", "factored"):
+        r = solve(p, s, time_limit=30)
+        assert r.fun <= 1e-6 and r.lower_bound <= r.fun + 1e-12 and r.status == "optimal", (s, r)
+
+
+def test_zero_optimum_stops_first_order_solvers():
+    """Separable data (n < d): f* = 0, which a relative gap without a floor never certifies."""
+    X = np.random.default_rng(0).normal(size=(12, 40))
+    y = np.arange(12) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = LMNNProblem(X, y)
+    r = solve(p, "fista", tol=1e-3, time_limit=60)
+    assert r.status == "optimal", r
+    assert r.lower_bound <= r.fun
+    assert r.gap <= 1e-3 * p.mu * p.margin
