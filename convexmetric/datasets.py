@@ -89,8 +89,8 @@ def _damaged(path: Path, exc: BaseException) -> DamagedDataFileError:
     """The error for a file that exists but does not read, with what to do about it."""
     return DamagedDataFileError(
         f"{path} is damaged and cannot be read ({type(exc).__name__}: {exc}); delete it and fetch it "
-        "again (the loader's download=True where a public source exists, else copy it from the data set's "
-        "source, see the data README)")
+        "again (the loader's download=True, command line --download, where a public source exists; else copy "
+        "it from the data set's source, see the data README)")
 
 
 def _read_errors() -> tuple:
@@ -251,7 +251,7 @@ def data_file(relpath: str, home=None, verify: bool = True, download_if_missing:
     if not path.is_file():
         if download_if_missing:
             return download(relpath, home, base_url)
-        hint = " or call with download=True" if relpath in SOURCES else ""
+        hint = " or download it: download=True (command line: --download)" if relpath in SOURCES else ""
         raise DataFileError(
             f"missing data file {path}; put the paper's data sets there or set CONVEXMETRIC_DATA "
             f"to the directory that holds '{relpath}'{hint}")
