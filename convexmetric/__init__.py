@@ -16,6 +16,7 @@ the plots (neither is imported here).
 import logging
 
 from .certificate import Certificate
+from .io import load_estimator, load_result, recertify, save_estimator, save_result
 from .multimetric import MultiMetricProblem
 from .problem import LMNNProblem
 from .result import LMNNResult
@@ -27,4 +28,5 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["Certificate", "LMNNProblem", "MultiMetricProblem", "LMNNResult", "TripletSet", "TripletWeights",
-           "available_solvers", "get_solver", "solve", "__version__"]
+           "available_solvers", "get_solver", "solve", "save_result", "load_result", "recertify", "save_estimator",
+           "load_estimator", "__version__"]

@@ -2,6 +2,12 @@
 
 (The paper's data sets under ``CONVEXMETRIC_DATA`` are read by :func:`data_home`
 and the loaders below.)
+
+A data file that cannot be used raises a :class:`DataFileError` (an ``OSError``) whose
+message names the file and what to do: missing or not matching its checksum
+(:class:`DataFileError` itself), present but unreadable, e.g. a broken gzip stream
+(:class:`DamagedDataFileError`), or not downloadable, with the URL and HTTP status
+(:class:`DownloadError`).
 """
 from __future__ import annotations
 
@@ -55,7 +61,61 @@ def data_home(path: str | os.PathLike | None = None) -> Path:
 
 
 class DataFileError(FileNotFoundError):
-    """A data file is missing or does not match its published checksum."""
+    """A data file is missing or does not match its published checksum.
+
+    The base of every data-file error here (an ``OSError``): catch it to handle any
+    data file that is not usable, whatever the reason.
+    """
+
+
+class DamagedDataFileError(DataFileError):
+    """A data file exists but cannot be read: a broken gzip stream, a truncated file, a
+    MATLAB or tar file that does not parse. The message names the file and says to
+    delete it and fetch it again."""
+
+
+class DownloadError(DataFileError):
+    """A data file could not be downloaded. The message names the file and the URL and,
+    for an HTTP error, the status; ``url`` and ``status`` (None when the server never
+    answered) are kept as attributes."""
+
+    def __init__(self, message: str, url: str, status: int | None = None):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+def _damaged(path: Path, exc: BaseException) -> DamagedDataFileError:
+    """The error for a file that exists but does not read, with what to do about it."""
+    return DamagedDataFileError(
+        f"{path} is damaged and cannot be read ({type(exc).__name__}: {exc}); delete it and fetch it "
+        "again (the loader's download=True, command line --download, where a public source exists; else copy "
+        "it from the data set's source, see the data README)")
+
+
+def _read_errors() -> tuple:
+    """What decompressing or parsing a damaged file raises: ``zlib.error`` (broken deflate
+    stream), ``EOFError`` (truncated), ``gzip.BadGzipFile`` (an OSError; bad header),
+    ``ValueError`` (unparsable content), and the MATLAB and tar readers' errors."""
+    import tarfile
+    import zlib
+    from scipy.io.matlab import MatReadError
+    return (OSError, EOFError, zlib.error, ValueError, UnicodeDecodeError, MatReadError, tarfile.TarError)
+
+
+class _reading:
+    """Context manager turning a read failure of ``path`` into :class:`DamagedDataFileError`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None and not isinstance(exc, DataFileError) and isinstance(exc, _read_errors()):
+            raise _damaged(self.path, exc) from exc
+        return False
 
 
 #: sha256 of the stored files (from the data set's SHA256SUMS), by relative path.
@@ -122,10 +182,14 @@ def _verify(path: Path, relpath: str) -> None:
         try:
             if _sha256(path, gunzip=True) == CONTENT_CHECKSUMS[relpath]:
                 return
-        except OSError:
-            pass
+        except _read_errors() as exc:
+            raise DamagedDataFileError(
+                f"{path} does not match its sha256 {CHECKSUMS[relpath]} and is damaged: it does not "
+                f"decompress ({type(exc).__name__}: {exc}); delete it and fetch it again (download=True, "
+                "or copy it from the data set's source)") from exc
     raise DataFileError(f"{path} does not match its sha256 {CHECKSUMS[relpath]}: corrupt or a "
-                        "different version")
+                        "different version; delete it and fetch it again (download=True, or copy it from the "
+                        "data set's source)")
 
 
 def download(relpath: str, home=None, base_url: str | None = None, timeout: float = 60.0) -> Path:
@@ -133,8 +197,18 @@ def download(relpath: str, home=None, base_url: str | None = None, timeout: floa
 
     ``base_url`` replaces the source's directory (a mirror; tests use a loopback
     server). The file is written atomically and checked before it is kept.
+
+    Raises
+    ------
+    DownloadError
+        The server answered with an HTTP error (the message holds the URL and status),
+        could not be reached, or the transfer broke off.
+    DataFileError
+        No public source is known, or the download does not match its checksum.
     """
     import gzip
+    import http.client
+    import urllib.error
     import urllib.request
     if relpath not in SOURCES:
         raise DataFileError(f"no public source is known for '{relpath}': copy it into "
@@ -146,8 +220,16 @@ def download(relpath: str, home=None, base_url: str | None = None, timeout: floa
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + ".part")
     logger.info("downloading %s -> %s", url, dest)
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        payload = resp.read()
+    todo = f"check the address and your network, or copy the file into {dest} by hand (see the data README)"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            payload = resp.read()
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"could not download '{relpath}' from {url}: the server answered HTTP {exc.code} "
+                            f"{exc.reason}; {todo}", url, exc.code) from exc
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise DownloadError(f"could not download '{relpath}' from {url}: {reason}; {todo}", url) from exc
     tmp.write_bytes(gzip.compress(payload, mtime=0) if compress else payload)
     try:
         _verify(tmp, relpath)
@@ -169,7 +251,7 @@ def data_file(relpath: str, home=None, verify: bool = True, download_if_missing:
     if not path.is_file():
         if download_if_missing:
             return download(relpath, home, base_url)
-        hint = " or call with download=True" if relpath in SOURCES else ""
+        hint = " or download it: download=True (command line: --download)" if relpath in SOURCES else ""
         raise DataFileError(
             f"missing data file {path}; put the paper's data sets there or set CONVEXMETRIC_DATA "
             f"to the directory that holds '{relpath}'{hint}")
@@ -180,11 +262,17 @@ def data_file(relpath: str, home=None, verify: bool = True, download_if_missing:
 
 def _read_csv_gz(path: Path, label_col: int):
     import gzip
-    with gzip.open(path, "rt") as fh:
+    with _reading(path), gzip.open(path, "rt") as fh:
         rows = [line.strip().split(",") for line in fh if line.strip()]
-    y = np.array([r[label_col] for r in rows])
-    X = np.array([[float(v) for i, v in enumerate(r) if i != label_col] for r in rows])
+        y = np.array([r[label_col] for r in rows])
+        X = np.array([[float(v) for i, v in enumerate(r) if i != label_col] for r in rows])
     return X, y
+
+
+def _loadmat(path: Path) -> dict:
+    from scipy.io import loadmat
+    with _reading(path):
+        return loadmat(path)
 
 
 def load_iris_uci(home=None, download: bool = False):
@@ -219,17 +307,16 @@ def load_isolet(home=None):
 
     Returns ``(X_train, y_train, X_test, y_test)``; labels are 1..26.
     """
-    from scipy.io import loadmat
-    parts = [loadmat(data_file(f"isolet/Isolet{i}.mat", home)) for i in (1, 2, 3, 4)]
+    parts = [_loadmat(data_file(f"isolet/Isolet{i}.mat", home)) for i in (1, 2, 3, 4)]
     Xtr = np.vstack([m["fea"] for m in parts]).astype(np.float64)
     ytr = np.concatenate([m["gnd"].ravel() for m in parts]).astype(np.int64)
-    te = loadmat(data_file("isolet/isolet5.mat", home))
+    te = _loadmat(data_file("isolet/isolet5.mat", home))
     return Xtr, ytr, te["fea"].astype(np.float64), te["gnd"].ravel().astype(np.int64)
 
 
 def _read_idx(path: Path) -> np.ndarray:
     import gzip
-    with gzip.open(path, "rb") as fh:
+    with _reading(path), gzip.open(path, "rb") as fh:
         data = fh.read()
     magic, n = int.from_bytes(data[0:4], "big"), int.from_bytes(data[4:8], "big")
     if magic == 2051:
@@ -260,7 +347,7 @@ def load_20newsgroups(home=None, download: bool = False):
     import tarfile
     path = data_file("20newsgroups/20news-bydate.tar.gz", home, download_if_missing=download)
     out = {"train": ([], []), "test": ([], [])}
-    with tarfile.open(path) as tar:
+    with _reading(path), tarfile.open(path) as tar:
         for member in tar:
             parts = member.name.split("/")
             if not member.isfile() or len(parts) != 3:
@@ -277,8 +364,7 @@ def load_20newsgroups(home=None, download: bool = False):
 
 def load_olivetti(home=None, download: bool = False):
     """AT&T / Olivetti faces: 400 images of 64 x 64 in [0, 1] (as scikit-learn), 40 subjects."""
-    from scipy.io import loadmat
-    f = loadmat(data_file("olivetti/olivettifaces.mat", home, download_if_missing=download))["faces"]
+    f = _loadmat(data_file("olivetti/olivettifaces.mat", home, download_if_missing=download))["faces"]
     f = f.T.astype(np.float64)
     f = (f - f.min()) / (f.max() - f.min())
     return f.reshape(400, 64, 64).transpose(0, 2, 1), np.repeat(np.arange(40), 10)
@@ -293,7 +379,7 @@ def load_yale(home=None, downsample: int = 2):
     import tarfile
     path = data_file("yale/CroppedYale.tar.xz", home)
     imgs, ys = [], []
-    with tarfile.open(path) as tar:
+    with _reading(path), tarfile.open(path) as tar:
         for member in sorted(tar.getmembers(), key=lambda m: m.name):
             name = member.name
             if not member.isfile() or not name.endswith(".pgm") or "Ambient" in name:

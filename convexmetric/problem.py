@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import psd
+from ._checks import InvalidParameterError, check_int, check_real
 from .neighbors import DEFAULT_BLOCK_BYTES, exact_sq_dists, find_impostors, select_targets
 from .triplets import TripletSet, TripletWeights
 
@@ -46,6 +47,10 @@ class ActiveTriplets:
 
 
 def _validate_data(X, y):
+    if sp.issparse(X):
+        raise TypeError(f"sparse input is not supported: X is a scipy.sparse {type(X).__name__} of shape "
+                        f"{X.shape}; LMNN works on dense data, pass X.toarray() (reduce the dimension "
+                        "first, e.g. with PCA or TruncatedSVD, if that does not fit in memory)")
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array (n_samples, n_features), got {X.ndim} dimension(s)")
@@ -67,6 +72,12 @@ def _validate_data(X, y):
         raise ValueError(f"X has {n} samples but y has {y.shape[0]} labels")
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinite labels")
+    if y.dtype.kind in "fc":
+        frac = np.flatnonzero(y != np.round(y.real))
+        if frac.size:  # scikit-learn's type_of_target calls such labels "continuous"
+            raise ValueError(
+                f"Unknown label type: continuous (y holds non-integer values such as {y[frac[0]].item()!r}); "
+                "LMNN needs class labels: cast them to int if they are classes, or bin a continuous target")
     classes, labels = np.unique(y, return_inverse=True)
     if classes.size < 2:
         raise ValueError(f"LMNN needs at least two classes, y has {classes.size}")
@@ -140,21 +151,21 @@ class LMNNProblem:
                  block_bytes: int = DEFAULT_BLOCK_BYTES, search_dtype="float64"):
         self.X, self.y, self.classes, self.labels = _validate_data(X, y)
         self.n, self.d = self.X.shape
-        if not (isinstance(mu, (int, float, np.floating)) and 0.0 < float(mu) < 1.0):
-            raise ValueError(f"mu must lie strictly between 0 and 1, got {mu!r}")
-        if not (np.isfinite(margin) and margin > 0):
-            raise ValueError(f"margin must be a positive number, got {margin!r}")
-        self.mu = float(mu)
-        self.margin = float(margin)
-        self.block_bytes = int(block_bytes)
-        self.search_dtype = np.dtype(search_dtype)
-        if self.search_dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-            raise ValueError(f"search_dtype must be float64 or float32, got {search_dtype!r}")
+        self.mu = check_real("mu", mu, "a real number strictly between 0 and 1", lambda v: 0.0 < v < 1.0)
+        self.margin = check_real("margin", margin, "a finite positive number",
+                                 lambda v: 0.0 < v < np.inf)
+        self.block_bytes = check_int("block_bytes", block_bytes)
+        try:
+            dtype = np.dtype(search_dtype)
+        except TypeError:  # not a dtype at all ("float" typos, objects)
+            dtype = None
+        if dtype is None or dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise InvalidParameterError(f"search_dtype must be float64 or float32, got "
+                                        f"{type(search_dtype).__name__} {search_dtype!r}")
+        self.search_dtype = dtype
 
         if targets is None:
-            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-                raise ValueError(f"k must be a positive integer, got {k!r}")
-            self.k = int(k)
+            self.k = check_int("k", k)
             self._warn_small_classes()
             self.targets = select_targets(self.X, self.labels, self.k, self.block_bytes)
         else:

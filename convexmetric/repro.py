@@ -7,8 +7,22 @@ Run ``convexmetric-repro`` (or ``python -m paper_repro`` from the repository) to
 * ``results/table1.md``: the same as a markdown table, with notes;
 * ``results/run.json``: versions, seeds, protocol, arguments and wall times;
 * ``results/splits.csv``: every (data set, split, method) result;
-* ``results/cache/<dataset>/<split>/<method>.json``: each result as it is computed, so
-  an interrupted run resumes where it stopped.
+* ``results/cache/<dataset>/<key>/<split>/<method>.json`` (``cache/fast/...`` in fast
+  mode): each result as it is computed, so an interrupted run resumes where it stopped.
+
+``--fast`` writes to ``results/fast/`` unless ``--out`` says otherwise, so a quick look
+never overwrites the committed full-protocol tables.
+
+The cache key
+-------------
+``<key>`` is a short hash of every input that changes a result: the data set's protocol
+(PCA, split kind, solver and solver options, multi-metric solver and options, fast-mode
+subsampling), the seed, fast mode and the package version (see :func:`cache_key`). Each
+record also stores the inputs themselves and is checked against them when read: a record
+computed with other inputs, or a damaged file (e.g. truncated JSON), is recomputed with a
+warning naming the file. A run with another seed or other options therefore computes
+its own results instead of reporting stale ones. Caches written before the key existed
+(``cache/<dataset>/<split>/...``) are ignored, not deleted.
 
 Protocol (the paper's, see ``shared/reference/README.md``): k = 3, mu = 0.5, 70/30
 random splits (100 for bal, wine, iris and oFaces; 10 for letters, 20news and yFaces),
@@ -27,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import logging
 import os
@@ -103,26 +118,30 @@ PROTOCOLS = {
 }
 
 
-def load_raw(name: str, home=None):
-    """``(X, y)`` or ``(X_train, y_train, X_test, y_test)`` for a fixed split, as the paper's inputs."""
+def load_raw(name: str, home=None, download: bool = False):
+    """``(X, y)`` or ``(X_train, y_train, X_test, y_test)`` for a fixed split, as the paper's inputs.
+
+    ``download`` fetches missing files from their public source (where one exists; not
+    Isolet) into the data home.
+    """
     from . import datasets as D
     if name == "bal":
-        return D.load_balance(home)
+        return D.load_balance(home, download=download)
     if name == "wine":
-        return D.load_wine_uci(home)
+        return D.load_wine_uci(home, download=download)
     if name == "iris":
-        return D.load_iris_uci(home)
+        return D.load_iris_uci(home, download=download)
     if name == "letters":
-        Xtr, ytr, Xte, yte = D.load_letter(home)
+        Xtr, ytr, Xte, yte = D.load_letter(home, download=download)
         return np.vstack([Xtr, Xte]), np.concatenate([ytr, yte])
     if name == "isolet":
         return D.load_isolet(home)
     if name == "mnist":
-        tr, ytr, te, yte = D.load_mnist(home)
+        tr, ytr, te, yte = D.load_mnist(home, download=download)
         tr, te = D.deskew(tr), D.deskew(te)
         return tr.reshape(len(tr), -1), ytr, te.reshape(len(te), -1), yte
     if name == "ofaces":
-        imgs, y = D.load_olivetti(home)
+        imgs, y = D.load_olivetti(home, download=download)
         return imgs.reshape(len(imgs), -1), y
     raise ValueError(f"unknown data set {name!r}; known: {sorted(PROTOCOLS)}")
 
@@ -270,65 +289,132 @@ def _default_reference(home=None):
     return cand if cand.is_file() else None
 
 
-def _cache_dir(out_dir, fast: bool) -> Path:
-    """Full-protocol results live in ``cache/``, fast-mode ones in ``cache/fast/``: never mixed."""
-    return Path(out_dir) / "cache" / ("fast" if fast else "")
+#: Protocol fields that never change a cached result (how many splits, the table note).
+_NOT_IN_KEY = ("n_splits", "fast_splits", "note")
+
+
+def cache_key(name: str, *, seed: int, fast: bool) -> dict:
+    """Every input that changes one cached result of data set ``name``, as plain JSON values.
+
+    The protocol as it runs (fast mode caps the solvers' time limits), the base seed,
+    fast mode and the package version; fast-mode subsampling sizes only in fast mode.
+    """
+    from . import __version__
+    from dataclasses import asdict
+    proto = PROTOCOLS[name].fast_version() if fast else PROTOCOLS[name]
+    fields = {k: v for k, v in asdict(proto).items() if k not in _NOT_IN_KEY}
+    if not fast:
+        fields.pop("fast_train"), fields.pop("fast_test")
+    key = {"dataset": name, "protocol": fields, "seed": int(seed), "fast": bool(fast),
+           "convexmetric": __version__}
+    return json.loads(json.dumps(key, sort_keys=True, default=repr))  # as it reads back from a record
+
+
+def _key_hash(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _cache_dir(out_dir, name: str, key: dict) -> Path:
+    """``cache/<dataset>/<hash>`` (``cache/fast/...`` in fast mode): one folder per set of inputs."""
+    return Path(out_dir) / "cache" / ("fast" if key["fast"] else "") / name / _key_hash(key)
+
+
+def _read_record(path: Path, key: dict) -> dict | None:
+    """The cached record at ``path`` if it exists, parses and was computed with ``key``'s inputs.
+
+    A damaged file or one computed with other inputs is reported (a warning naming the
+    file) and None is returned, so the caller recomputes and overwrites it.
+    """
+    if not path.is_file():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        logger.warning("cache entry %s is damaged (%s: %s); recomputing it", path, type(exc).__name__, exc)
+        return None
+    if not isinstance(rec, dict) or not isinstance(rec.get("error"), (int, float)):
+        logger.warning("cache entry %s does not hold a result; recomputing it", path)
+        return None
+    if rec.get("cache_key") != key:
+        got = rec.get("cache_key")
+        if isinstance(got, dict):
+            diff = sorted(k for k in set(key) | set(got) if got.get(k) != key.get(k))
+        else:
+            diff = ["no key stored"]
+        logger.warning("cache entry %s was computed with other inputs (differs in %s); recomputing it",
+                       path, ", ".join(diff))
+        return None
+    return rec
+
+
+def _write_json(path: Path, obj) -> None:
+    """Write ``obj`` as JSON atomically (a crash leaves the old file or none, never half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.replace(path)
 
 
 def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=None, reference=None,
-        progress=True):
-    """Run (or resume) the reproduction; return the summary rows."""
+        progress=True, download=False):
+    """Run (or resume) the reproduction; return the summary rows.
+
+    Results cached under ``out_dir/cache`` with the same inputs (see :func:`cache_key`)
+    are reused; missing, damaged or stale ones are computed. ``download`` fetches
+    missing data files from their public source.
+    """
     out_dir = Path(out_dir)
-    cache = _cache_dir(out_dir, fast)
     t_start = time.perf_counter()
-    walls = {}
+    walls, keys = {}, {}
     for name in datasets:
         proto = PROTOCOLS[name]
+        key = cache_key(name, seed=seed, fast=fast)
+        cache = _cache_dir(out_dir, name, key)
+        keys[name] = {"hash": _key_hash(key), "inputs": key}
         splits = n_splits or (proto.fast_splits if fast else proto.n_splits)
         raw = None
         t0 = time.perf_counter()
         for split in range(splits):
-            todo = [m for m in methods if not (cache / name / str(split) / f"{m}.json").is_file()]
+            todo = [m for m in methods if _read_record(cache / str(split) / f"{m}.json", key) is None]
             if not todo:
                 continue
             if raw is None:
-                raw = load_raw(name, home)
+                raw = load_raw(name, home, download)
+                _write_json(cache / "key.json", key)   # what the hash stands for, for people
             data = SplitData(proto if not fast else proto.fast_version(), *make_split(proto, raw, split, seed, fast))
             for m in todo:
                 t = time.perf_counter()
                 rec = run_method(m, data)
                 rec.update(dataset=name, split=split, method=m, seed=seed + split, fast=fast,
                            n_train=int(len(data.ytr)), n_test=int(len(data.yte)),
-                           wall_time=time.perf_counter() - t)
-                path = cache / name / str(split) / f"{m}.json"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".part")
-                tmp.write_text(json.dumps(rec, indent=1))
-                tmp.replace(path)
+                           wall_time=time.perf_counter() - t, cache_key=key)
+                _write_json(cache / str(split) / f"{m}.json", rec)
                 msg = f"[{name}] split {split + 1}/{splits} {m}: {rec['error']:.2f} % ({rec['wall_time']:.1f} s)"
                 logger.info(msg)
                 if progress:
                     print(msg, file=sys.stderr, flush=True)
         walls[name] = time.perf_counter() - t0
-    rows = summarize(out_dir, datasets, methods, fast, n_splits, reference or _default_reference(home))
+    rows = summarize(out_dir, datasets, methods, fast, n_splits, reference or _default_reference(home), seed=seed)
     write_outputs(out_dir, rows, dict(datasets=list(datasets), methods=list(methods), fast=fast,
-                                      n_splits=n_splits, seed=seed), walls, time.perf_counter() - t_start)
+                                      n_splits=n_splits, seed=seed, cache_keys=keys),
+                  walls, time.perf_counter() - t_start)
     return rows
 
 
-def summarize(out_dir, datasets, methods, fast, n_splits, reference=None):
-    """Mean and standard deviation over the cached splits, beside the paper's number."""
+def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, seed=0):
+    """Mean and standard deviation over the cached splits of this seed and protocol, beside the paper's number."""
     paper = read_paper(reference)
     rows, all_records = [], []
     for name in datasets:
         proto = PROTOCOLS[name]
+        key = cache_key(name, seed=seed, fast=fast)
         splits = n_splits or (proto.fast_splits if fast else proto.n_splits)
         for m in methods:
             recs = []
             for split in range(splits):
-                path = _cache_dir(out_dir, fast) / name / str(split) / f"{m}.json"
-                if path.is_file():
-                    recs.append(json.loads(path.read_text()))
+                rec = _read_record(_cache_dir(out_dir, name, key) / str(split) / f"{m}.json", key)
+                if rec is not None:
+                    recs.append(rec)
             if not recs:
                 continue
             all_records.extend(recs)
@@ -399,13 +485,22 @@ def write_outputs(out_dir, rows, args, walls, total):
     (out_dir / "run.json").write_text(json.dumps(meta, indent=1, default=str))
 
 
+#: Where the CLI writes: the committed full-protocol results, and a separate folder for
+#: ``--fast`` runs so that a quick look never overwrites them.
+DEFAULT_OUT = "paper_repro/results"
+DEFAULT_FAST_OUT = "paper_repro/results/fast"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="convexmetric-repro", description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", nargs="+", default=["bal", "wine", "iris"], choices=sorted(PROTOCOLS))
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--out", default="paper_repro/results", help="output directory (default %(default)s)")
+    ap.add_argument("--out", default=None,
+                    help=f"output directory (default {DEFAULT_OUT}, with --fast {DEFAULT_FAST_OUT})")
     ap.add_argument("--fast", action="store_true",
                     help="few splits and subsampled large sets: minutes, for CI and a first look")
+    ap.add_argument("--download", action="store_true",
+                    help="download missing data files from their public source into the data home")
     ap.add_argument("--splits", type=int, default=None, help="override the number of splits")
     ap.add_argument("--seed", type=int, default=0, help="split s uses random_state seed + s")
     ap.add_argument("--data-home", default=None, help="directory of the data sets (default $CONVEXMETRIC_DATA)")
@@ -413,9 +508,16 @@ def main(argv=None) -> int:
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    rows = run(args.datasets, args.methods, args.out, fast=args.fast, n_splits=args.splits, seed=args.seed,
-               home=args.data_home, reference=args.reference, progress=not args.quiet)
-    print((Path(args.out) / "table1.md").read_text())
+    out = Path(args.out or (DEFAULT_FAST_OUT if args.fast else DEFAULT_OUT))
+    from .datasets import DataFileError
+    try:
+        rows = run(args.datasets, args.methods, out, fast=args.fast, n_splits=args.splits, seed=args.seed,
+                   home=args.data_home, reference=args.reference, progress=not args.quiet,
+                   download=args.download)
+    except DataFileError as exc:  # missing, damaged or not downloadable: one line, not a traceback
+        print(f"{ap.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    print((out / "table1.md").read_text())
     return 0 if rows else 1
 
 

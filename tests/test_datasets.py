@@ -96,6 +96,69 @@ def test_download_with_wrong_content_is_refused(loopback_server, tmp_path):
     assert not (tmp_path / "home" / "wine" / "wine.data.gz").exists()
 
 
+@pytest.mark.parametrize("checked", [True, False], ids=["with-checksum", "without-checksum"])
+def test_bit_flipped_gzip_names_the_file_and_says_it_is_damaged(data_home, tmp_path, monkeypatch, checked):
+    src = Path(data_home, "iris/iris.data.gz").read_bytes()
+    X_ref, y_ref = D.load_iris_uci(data_home)
+    if not checked:  # a file without a known checksum is only read: the reader must name it too
+        monkeypatch.delitem(D.CHECKSUMS, "iris/iris.data.gz")
+    n_damaged = 0
+    for pos in range(0, len(src), 11):
+        for bit in (0, 5):
+            home = tmp_path / f"h{pos}-{bit}"
+            (home / "iris").mkdir(parents=True)
+            flipped = bytearray(src)
+            flipped[pos] ^= 1 << bit
+            path = home / "iris" / "iris.data.gz"
+            path.write_bytes(bytes(flipped))
+            try:
+                X, y = D.load_iris_uci(home)
+            except D.DamagedDataFileError as exc:   # never a bare zlib.error, EOFError or BadGzipFile
+                assert str(path) in str(exc) and "damaged" in str(exc) and "fetch it again" in str(exc)
+                assert isinstance(exc, OSError)
+                n_damaged += 1
+            else:   # a flip in the gzip header's free fields leaves the content intact
+                np.testing.assert_array_equal(X, X_ref)
+                np.testing.assert_array_equal(y, y_ref)
+    assert n_damaged >= 0.9 * 2 * len(range(0, len(src), 11))
+
+
+def test_truncated_mnist_file_is_named(data_home, tmp_path, monkeypatch):
+    name = "t10k-labels-idx1-ubyte.gz"
+    monkeypatch.delitem(D.CHECKSUMS, f"mnist/{name}")
+    (tmp_path / "mnist").mkdir()
+    for f in Path(data_home, "mnist").glob("*-ubyte.gz"):
+        if f.name != name:
+            (tmp_path / "mnist" / f.name).symlink_to(f)
+    src = Path(data_home, "mnist", name).read_bytes()
+    (tmp_path / "mnist" / name).write_bytes(src[: len(src) // 2])
+    with pytest.raises(D.DamagedDataFileError, match=f"{tmp_path / 'mnist' / name} is damaged.*EOFError"):
+        D.load_mnist(tmp_path)
+
+
+def test_download_http_error_names_url_and_status(loopback_server, tmp_path):
+    www, url = loopback_server          # serves nothing: every request is a 404
+    with pytest.raises(D.DownloadError) as err:
+        D.download("wine/wine.data.gz", tmp_path / "home", base_url=url)
+    msg = str(err.value)
+    assert f"{url}/wine.data" in msg and "HTTP 404" in msg and "wine/wine.data.gz" in msg
+    assert "by hand" in msg                                    # and what to do about it
+    assert err.value.status == 404 and err.value.url == f"{url}/wine.data"
+    assert isinstance(err.value, D.DataFileError)              # one family for every data-file problem
+    assert not (tmp_path / "home" / "wine" / "wine.data.gz").exists()
+
+
+def test_download_from_an_unreachable_server_is_named(tmp_path):
+    import socket
+    with socket.socket() as sock:                              # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(D.DownloadError, match=rf"could not download 'iris/iris.data.gz' from "
+                                              rf"http://127.0.0.1:{port}/iris.data: .*refused") as err:
+        D.download("iris/iris.data.gz", tmp_path, base_url=f"http://127.0.0.1:{port}", timeout=5)
+    assert err.value.status is None
+
+
 def test_deskew_straightens_a_sheared_bar():
     img = np.zeros((1, 28, 28))
     for r in range(4, 24):

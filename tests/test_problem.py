@@ -175,3 +175,31 @@ def test_constant_feature_is_harmless_but_missing_direction_warns():
         q = LMNNProblem(X2, y2, k=2)
     c = q.certificate(np.eye(2), polish=False)
     assert 0 <= c.lower_bound <= c.objective
+
+
+@pytest.mark.parametrize("name, value", [("margin", "1"), ("mu", "0.5"), ("k", "3"), ("block_bytes", "2048"),
+                                         ("margin", True), ("mu", None), ("search_dtype", "float16")])
+def test_string_and_wrongly_typed_parameters_name_the_parameter_and_type(name, value):
+    X, y = random_problem_data(0, n=12, d=2)
+    with pytest.raises((TypeError, ValueError), match=rf"^{name} must be .*, got {type(value).__name__} ") as err:
+        LMNNProblem(X, y, **{name: value})
+    # one class that both families of callers catch (as scikit-learn's InvalidParameterError)
+    assert isinstance(err.value, TypeError) and isinstance(err.value, ValueError)
+
+
+def test_sparse_X_is_refused_with_advice_to_densify():
+    import scipy.sparse as sp
+    X, y = random_problem_data(0, n=12, d=3)
+    with pytest.raises(TypeError, match=r"sparse input is not supported.*toarray\(\)"):
+        LMNNProblem(sp.csr_matrix(X), y)
+
+
+def test_continuous_labels_are_refused_not_warned_per_class():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # no "class has 1 member" warning per label first
+        with pytest.raises(ValueError, match="Unknown label type: continuous"):
+            LMNNProblem(X, rng.normal(size=40))
+    # float labels holding integers are classes, as in scikit-learn
+    assert LMNNProblem(X, (np.arange(40) % 2).astype(float)).classes.tolist() == [0.0, 1.0]

@@ -6,6 +6,8 @@ import pytest
 
 from convexmetric import repro
 
+from test_datasets import loopback_server  # noqa: F401  (a loopback HTTP server fixture)
+
 
 def test_fast_run_writes_tables_and_resumes_from_cache(data_home, tmp_path, monkeypatch):
     ref = tmp_path / "ref.csv"
@@ -40,6 +42,127 @@ def test_cli_fast_mode_keeps_its_cache_apart(data_home, tmp_path):
     out = tmp_path / "out"
     assert repro.main(["--fast", "--datasets", "iris", "--methods", "knn_euclidean", "lmnn", "--out", str(out),
                        "--data-home", data_home, "-q"]) == 0
-    assert (out / "cache" / "fast" / "iris" / "0" / "lmnn.json").is_file()
+    key = repro.cache_key("iris", seed=0, fast=True)
+    assert (out / "cache" / "fast" / "iris" / repro._key_hash(key) / "0" / "lmnn.json").is_file()
     assert not (out / "cache" / "iris").exists()     # a full run never reuses fast results
+    assert repro.cache_key("iris", seed=0, fast=False) != key
     assert "| iris | LMNN |" in (out / "table1.md").read_text()
+
+
+def _split_seeds(out):
+    with open(out / "splits.csv") as fh:
+        return [(r["method"], int(r["seed"])) for r in csv.DictReader(fh)]
+
+
+def _counting(monkeypatch):
+    calls = []
+    real = repro.run_method
+
+    def counted(method, data):
+        calls.append(method)
+        return real(method, data)
+    monkeypatch.setattr(repro, "run_method", counted)
+    return calls
+
+
+def test_another_seed_computes_its_own_results(data_home, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    args = ["--datasets", "iris", "--methods", "knn_euclidean", "--splits", "2", "--out", str(out),
+            "--data-home", data_home, "-q"]
+    assert repro.main(args) == 0
+    table0 = capsys.readouterr().out
+    assert _split_seeds(out) == [("knn_euclidean", 0), ("knn_euclidean", 1)]
+    calls = _counting(monkeypatch)
+    assert repro.main(args + ["--seed", "1"]) == 0
+    table1 = capsys.readouterr().out
+    assert calls == ["knn_euclidean"] * 2              # seed 1 was computed, not read from seed 0's cache
+    assert _split_seeds(out) == [("knn_euclidean", 1), ("knn_euclidean", 2)]
+    assert json.loads((out / "run.json").read_text())["args"]["seed"] == 1
+    with open(out / "splits.csv") as fh:
+        mean1 = sum(float(r["error"]) for r in csv.DictReader(fh)) / 2
+    assert f"| {mean1:.2f} ± " in table1               # the printed table is seed 1's
+    assert repro.main(args) == 0 and calls == ["knn_euclidean"] * 2   # seed 0 is still cached beside it
+    assert capsys.readouterr().out == table0
+
+
+def test_other_solver_options_or_version_are_recomputed(data_home, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import convexmetric
+    run = lambda: repro.run(["iris"], ["lmnn"], tmp_path / "out", n_splits=1, home=data_home,  # noqa: E731
+                            progress=False)
+    first = run()
+    calls = _counting(monkeypatch)
+    assert run() == first and calls == []
+    monkeypatch.setitem(repro.PROTOCOLS, "iris", replace(repro.PROTOCOLS["iris"], solver="fista",
+                                                         solver_options={"tol": 1e-2}))
+    coarse = run()
+    assert calls == ["lmnn"] and coarse[0]["max_relative_gap"] > first[0]["max_relative_gap"]
+    monkeypatch.setattr(convexmetric, "__version__", "99.0")
+    run()
+    assert calls == ["lmnn", "lmnn"]
+
+
+def test_damaged_or_foreign_cache_entry_is_recomputed_with_a_warning(data_home, tmp_path, monkeypatch, caplog):
+    out = tmp_path / "out"
+    run = lambda: repro.run(["iris"], ["knn_euclidean"], out, n_splits=2, home=data_home,  # noqa: E731
+                            progress=False)
+    timeless = lambda rows: [{k: v for k, v in r.items() if k != "mean_time"} for r in rows]  # noqa: E731
+    first = timeless(run())
+    [entry] = out.glob("cache/**/1/knn_euclidean.json")
+    good = entry.read_text()
+    entry.write_text(good[: len(good) // 2])           # truncated by a crash or a full disk
+    calls = _counting(monkeypatch)
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        assert timeless(run()) == first
+    assert calls == ["knn_euclidean"]
+    assert any(str(entry) in r.getMessage() and "damaged" in r.getMessage() for r in caplog.records)
+    # a record computed with other inputs, copied to this key's path, is not trusted either
+    rec = json.loads(entry.read_text())
+    rec["cache_key"]["seed"], rec["error"] = 7, 99.0
+    entry.write_text(json.dumps(rec))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        assert timeless(run()) == first
+    assert calls == ["knn_euclidean"] * 2
+    assert any(str(entry) in r.getMessage() and "other inputs" in r.getMessage() and "seed" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_fast_cli_never_writes_the_committed_results_by_default(data_home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                        # as if run from the repository root
+    committed = tmp_path / "paper_repro" / "results"
+    committed.mkdir(parents=True)
+    (committed / "splits.csv").write_text("the committed full-protocol results\n")
+    assert repro.main(["--fast", "--datasets", "iris", "--methods", "knn_euclidean", "--data-home", data_home,
+                       "-q"]) == 0
+    assert (committed / "splits.csv").read_text() == "the committed full-protocol results\n"
+    assert not (committed / "table1.md").exists() and not (committed / "run.json").exists()
+    assert "| iris | kNN Euclidean |" in (committed / "fast" / "table1.md").read_text()
+
+
+def test_cli_without_data_prints_one_line_saying_what_and_where(tmp_path, capsys):
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    code = repro.main(["--datasets", "iris", "--methods", "knn_euclidean", "--out", str(tmp_path / "out"),
+                       "--data-home", str(empty), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert str(empty / "iris" / "iris.data.gz") in err and "--download" in err and "CONVEXMETRIC_DATA" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_download_fetches_missing_data(data_home, loopback_server, tmp_path, monkeypatch):
+    import gzip
+    from pathlib import Path
+
+    from convexmetric import datasets as D
+    www, url = loopback_server
+    with gzip.open(Path(data_home, "iris/iris.data.gz"), "rb") as fh:
+        (www / "iris.data").write_bytes(fh.read())
+    monkeypatch.setitem(D.SOURCES, "iris/iris.data.gz", (url + "/iris.data", True))   # loopback only
+    home = tmp_path / "home"
+    assert repro.main(["--datasets", "iris", "--methods", "knn_euclidean", "--splits", "1", "--out",
+                       str(tmp_path / "out"), "--data-home", str(home), "--download", "-q"]) == 0
+    assert (home / "iris" / "iris.data.gz").is_file()
+    assert "| iris | kNN Euclidean |" in (tmp_path / "out" / "table1.md").read_text()

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from .. import psd
+from .._checks import check_int, check_real
 from ..interrupt import DeadlineExceeded
 from ..result import INTERRUPTED, OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT, LMNNResult
 
@@ -70,12 +71,11 @@ class Solver:
             raise TypeError(f"solver {self.name!r} got unknown option(s) {unknown}; "
                             f"it accepts {sorted(allowed)}")
         self.options = {**allowed, **options}
-        tol = self.options["tol"]
-        if not (np.isfinite(tol) and tol > 0):
-            raise ValueError(f"tol must be a positive number, got {tol!r}")
-        tl = self.options["time_limit"]
-        if tl is not None and not tl > 0:
-            raise ValueError(f"time_limit must be positive or None, got {tl!r}")
+        o = self.options
+        o["tol"] = check_real("tol", o["tol"], "a finite positive number", lambda v: 0.0 < v < np.inf)
+        o["time_limit"] = check_real("time_limit", o["time_limit"], "a positive number of seconds or None",
+                                     lambda v: v > 0.0, allow_none=True)
+        o["max_iter"] = check_int("max_iter", o["max_iter"])
         cb = self.options["callback"]
         if cb is not None and not callable(cb):
             raise TypeError("callback must be callable")

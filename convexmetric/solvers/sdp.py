@@ -44,21 +44,62 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def estimate_sdp_bytes(n_triplets: int, n_pairs: int, d: int) -> int:
-    """Rough peak memory of building and solving the SDP, in bytes.
+#: Bytes of peak memory per unit of each term of :func:`estimate_sdp_bytes`, by backend:
+#: ``(per pair * s, per triplet, per s**2, constant)`` with ``s = d(d+1)/2``. Least-squares
+#: fits to the measurements in that function's docstring, times about 1.25 and rounded up.
+SDP_MEMORY_COEFFICIENTS = {
+    "SCS": (320, 4800, 256, 16 * 2**20),
+    "CLARABEL": (280, 2500, 256, 8 * 2**20),
+}
 
-    Counts the pair-distance rows (``n_pairs * d(d+1)/2`` nonzeros), the hinge rows
-    (about 5 per triplet) and the dense PSD-scaling block of an interior-point method
-    (``(d(d+1)/2)^2``), times a factor 6 for CVXPY's copies and the KKT factor.
+
+def estimate_sdp_bytes(n_triplets: int, n_pairs: int, d: int, backend: str | None = None) -> int:
+    """Upper bound on the peak memory that building and solving the SDP adds, in bytes.
+
+    ``a * n_pairs * s + b * n_triplets + c * s**2 + e`` with ``s = d(d+1)/2``: the pair
+    distance rows (``n_pairs * s`` nonzeros, copied by CVXPY's canonicalisation and the
+    backend), the hinge rows (measured at 2-4 kB per triplet, in CVXPY and the backend:
+    not in the certificate), the PSD cone's dense blocks, and a constant. The
+    coefficients (:data:`SDP_MEMORY_COEFFICIENTS`) are measured per backend; an unknown
+    backend (MOSEK) or ``None`` gets the largest.
+
+    Measured with ``python benchmarks/sdp_memory.py`` (2-core Linux, Python 3.11, CVXPY
+    1.9.3, SCS, Clarabel; ``make_synthetic(n, d, n_classes=3, seed=0)``, k = 3, all triplets;
+    "added" is the rise of ``VmHWM`` over ``solve(problem, solver)`` in a fresh process, the
+    certificate included; it changed by under 1 % without the certificate at n = 300, d = 5).
+    The estimate before this calibration, ``96 * (n_pairs * s + 5 T + s**2)``, was 3-9x too low:
+
+    ============  ===  ==  =======  ======  ========  ============  =============  =====
+    solver          n   d        T   pairs  added MB  old est. (x)  this est. (x)  wall s
+    ============  ===  ==  =======  ======  ========  ============  =============  =====
+    sdp-scs        60   4    7 200   1 327      41.6    4.7 (0.11)    55.6 (1.34)    0.6
+    sdp-scs       150   5   45 000   7 822     220.0   32.9 (0.15)   270.4 (1.23)    4.9
+    sdp-scs       300   5  180 000  30 641     850.7  130.5 (0.15)  1027.9 (1.21)   25.0
+    sdp-scs       120   8   28 800   5 060     166.1   31.4 (0.19)   213.6 (1.29)    2.9
+    sdp-scs       150  10   45 000   7 838     287.2   63.3 (0.22)   371.5 (1.29)    9.1
+    sdp-scs       100  20   19 998   3 553     297.0   85.5 (0.29)   362.8 (1.22)    8.5
+    sdp-scs        80  30   12 798   2 318     354.6  130.4 (0.37)   478.5 (1.35)   27.1
+    sdp-clarabel   60   4    7 200   1 327      21.0    4.7 (0.23)    30.1 (1.43)    0.6
+    sdp-clarabel  150   5   45 000   7 822     120.8   32.9 (0.27)   153.8 (1.27)    8.0
+    sdp-clarabel  300   5  180 000  30 641     474.2  130.5 (0.28)   587.1 (1.24)   56.0
+    sdp-clarabel  120   8   28 800   5 060      97.9   31.4 (0.32)   131.7 (1.35)    3.2
+    sdp-clarabel  150  10   45 000   7 838     178.5   63.3 (0.35)   242.4 (1.36)   19.7
+    sdp-clarabel  100  20   19 998   3 553     223.7   85.5 (0.38)   278.6 (1.25)   19.5
+    sdp-clarabel   80  30   12 798   2 318     298.4  130.4 (0.44)   397.5 (1.33)   15.2
+    ============  ===  ==  =======  ======  ========  ============  =============  =====
+
+    (MB = 10**6 bytes. The n = 300 rows take 25-56 s, so they are not in the default
+    sizes: ``python benchmarks/sdp_memory.py --sizes 300x5``. Repeated runs agree within 2 %.)
     """
+    a, b, c, e = SDP_MEMORY_COEFFICIENTS.get(
+        (backend or "").upper(), tuple(map(max, *SDP_MEMORY_COEFFICIENTS.values())))
     s = d * (d + 1) // 2
-    nnz = n_pairs * s + 5 * n_triplets + s * s
-    return int(6 * 16 * nnz)
+    return int(a * n_pairs * s + b * n_triplets + c * s * s + e)
 
 
-def check_sdp_memory(n_triplets: int, n_pairs: int, d: int, max_memory=None) -> int:
+def check_sdp_memory(n_triplets: int, n_pairs: int, d: int, max_memory=None, backend: str | None = None) -> int:
     """Raise ``MemoryError`` with advice when the SDP would not fit in memory."""
-    need = estimate_sdp_bytes(n_triplets, n_pairs, d)
+    need = estimate_sdp_bytes(n_triplets, n_pairs, d, backend)
     limit = int(0.7 * available_memory()) if max_memory is None else int(max_memory)
     if need > limit:
         raise MemoryError(
@@ -196,7 +237,7 @@ def solve_sdp(lmnn, triplets: TripletSet, backend: str, backend_options=None, ma
     process bounded by ``time_limit`` seconds and stopped at once by Ctrl-C (see
     :func:`run_backend`).
     """
-    check_sdp_memory(len(triplets), triplets.n_pairs * lmnn.n_metrics, lmnn.d, max_memory)
+    check_sdp_memory(len(triplets), triplets.n_pairs * lmnn.n_metrics, lmnn.d, max_memory, backend)
     backend = backend.upper()
     opts = {**BACKEND_DEFAULTS.get(backend, {}), **(backend_options or {})}
     t0 = time.perf_counter()
