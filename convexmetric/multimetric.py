@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import psd
-from .neighbors import exact_sq_dists, find_impostors
-from .problem import ActiveTriplets, LMNNProblem, _laplacian_product
+from .neighbors import exact_sq_dists
+from .problem import LMNNProblem, _laplacian_product
 from .triplets import TripletSet
 
 logger = logging.getLogger(__name__)
@@ -156,35 +156,6 @@ class MultiMetricProblem(LMNNProblem):
         valid = self.targets >= 0
         out[valid] = self._pair_dists(emb, self._pull_a, self._pull_b, self.labels[self._pull_a])
         return out
-
-    def _search_active(self, emb: StackedEmbedding, slack: float, anchors=None) -> ActiveTriplets:
-        """Impostor search class by class: candidates ``l`` of class ``c`` in ``M_c``."""
-        n = self.n
-        dt = np.full(self.targets.shape, -np.inf)
-        valid = self.targets >= 0
-        dt[valid] = self._pair_dists(emb, self._pull_a, self._pull_b, self.labels[self._pull_a])
-        radius = dt.max(axis=1) + self.margin + slack
-        if anchors is not None:
-            only = np.full(n, -np.inf)
-            only[anchors] = radius[anchors]
-            radius = only
-        parts = []
-        for c in range(self.n_metrics):
-            members = np.flatnonzero(self.labels == c)
-            rad = np.where(self.labels == c, -np.inf, radius)
-            parts.append(find_impostors(emb.Z[c], self.labels, rad, self.block_bytes, self.search_dtype,
-                                        columns=members))
-        a = np.concatenate([p[0] for p in parts])
-        l = np.concatenate([p[1] for p in parts])
-        dil = np.concatenate([p[2] for p in parts])
-        if a.size == 0:
-            return ActiveTriplets(TripletSet.empty(n), np.empty(0), slack)
-        z = self.margin + dt[a] - dil[:, None]
-        r, s = np.nonzero(z > -slack)
-        ai = a[r]
-        keys = (ai * n + self.targets[ai, s]) * n + l[r]
-        order = np.argsort(keys, kind="stable")
-        return ActiveTriplets(TripletSet.from_keys(keys[order], n), z[r, s][order], slack)
 
     def weighted_sum(self, triplets: TripletSet, alpha) -> np.ndarray:
         """``sum_t alpha_t A_t`` as a ``(C, d, d)`` stack (block ``c``: pairs owned by ``c``)."""

@@ -1,6 +1,6 @@
-"""Target-neighbour selection and blockwise impostor search.
+"""Target-neighbour selection (the impostor side is :mod:`convexmetric.sweep`).
 
-Both work on squared Euclidean distances computed blockwise through matrix products
+Squared Euclidean distances are computed blockwise through matrix products
 (``|a|^2 + |b|^2 - 2 a.b``), which is fast but loses accuracy by cancellation. Every
 candidate found that way is therefore re-checked with the exact difference formula
 ``sum((a - b)**2)`` before it is kept, so results never depend on the GEMM round-off.
@@ -78,66 +78,3 @@ def select_targets(X: np.ndarray, labels: np.ndarray, k: int,
             keep = rank < kk
             targets[idx[gr[keep]], rank[keep]] = idx[cc[keep]]
     return targets
-
-
-def find_impostors(Z: np.ndarray, labels: np.ndarray, radius: np.ndarray,
-                   block_bytes: int = DEFAULT_BLOCK_BYTES, dtype=np.float64, columns=None):
-    """All differently-labelled pairs ``(i, l)`` with ``|z_i - z_l|^2 < radius[i]``.
-
-    The search runs over blocks of anchors ``i`` against all points, through one
-    matrix product per block (in ``dtype``; float32 halves the cost), then re-checks
-    every candidate near or inside the radius with the exact float64 difference
-    formula. The result is exact whatever ``dtype`` is.
-
-    Parameters
-    ----------
-    Z : ndarray (n, r)
-        Points in the learned space (``X @ L.T``).
-    labels : ndarray (n,)
-        Integer class labels.
-    radius : ndarray (n,)
-        Per-anchor squared-distance radius; ``-inf`` skips the anchor.
-    columns : int array or None
-        Restrict the candidate impostors ``l`` to these points (default: all).
-
-    Returns
-    -------
-    anchor, impostor : int64 arrays
-    sqdist : float64 array, exact squared distances of the returned pairs
-    """
-    Z = np.asarray(Z, dtype=np.float64)
-    n = Z.shape[0]
-    dtype = np.dtype(dtype)
-    Zs = Z.astype(dtype, copy=False)
-    sq = np.einsum("ij,ij->i", Z, Z)
-    sq_s = sq.astype(dtype)
-    rtol = _GEMM_RTOL[dtype]
-    cols = np.arange(n) if columns is None else np.asarray(columns, dtype=np.int64)
-    Zc, sq_c, lab_c = Zs[cols], sq_s[cols], labels[cols]
-    sq_max = sq[cols].max() if cols.size else 0.0
-    active = np.flatnonzero(np.isfinite(radius))
-    rows_per = _block_rows(cols.size, block_bytes)
-    out_a, out_l, out_d = [], [], []
-    for s in range(0, active.size if cols.size else 0, rows_per):
-        rows = active[s:s + rows_per]
-        G = Zs[rows] @ Zc.T
-        G *= -2.0
-        G += sq_s[rows, None]
-        G += sq_c[None, :]
-        slack = rtol * (sq[rows] + sq_max) * 4 + 1e-12 * np.abs(radius[rows])
-        mask = G < (radius[rows] + slack).astype(dtype)[:, None]
-        mask &= labels[rows, None] != lab_c[None, :]
-        r_idx, c_idx = np.nonzero(mask)
-        if r_idx.size == 0:
-            continue
-        a, l_idx = rows[r_idx], cols[c_idx]
-        d = exact_sq_dists(Z, a, l_idx)
-        keep = d < radius[a]
-        out_a.append(a[keep])
-        out_l.append(l_idx[keep])
-        out_d.append(d[keep])
-    if not out_a:
-        e = np.empty(0, dtype=np.int64)
-        return e, e.copy(), np.empty(0)
-    return (np.concatenate(out_a).astype(np.int64), np.concatenate(out_l).astype(np.int64),
-            np.concatenate(out_d))

@@ -15,8 +15,9 @@ import scipy.sparse as sp
 
 from . import psd
 from ._checks import InvalidParameterError, check_int, check_real
-from .neighbors import DEFAULT_BLOCK_BYTES, exact_sq_dists, find_impostors, select_targets
-from .triplets import TripletSet, TripletWeights
+from .neighbors import DEFAULT_BLOCK_BYTES, exact_sq_dists, select_targets
+from .sweep import BlockSweep, EnumeratedSweep
+from .triplets import ActiveTriplets, TripletSet, TripletWeights
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +33,6 @@ class Embedding:
     L: np.ndarray
     Z: np.ndarray
     min_eig_ratio: float
-
-
-@dataclass(frozen=True)
-class ActiveTriplets:
-    """Triplets whose margin ``z_t = margin + d_M(i,j) - d_M(i,l)`` exceeds ``-slack``."""
-
-    triplets: TripletSet
-    margins: np.ndarray
-    slack: float
-
-    def __len__(self) -> int:
-        return len(self.triplets)
 
 
 def _validate_data(X, y):
@@ -421,31 +410,28 @@ class LMNNProblem:
         out[valid] = exact_sq_dists(emb.Z, self._pull_a, self._pull_b)
         return out
 
+    @property
+    def sweeper(self):
+        """How this problem visits its triplets: :class:`~convexmetric.sweep.EnumeratedSweep`
+        over the stored list, or the blockwise pass :class:`~convexmetric.sweep.BlockSweep`."""
+        cached = self.__dict__.get("_sweeper")
+        if cached is None or cached.problem is not self:  # a normalised copy gets its own
+            cached = EnumeratedSweep(self, self.triplets) if self.is_enumerated else BlockSweep(self)
+            self._sweeper = cached
+        return cached
+
     def active_set(self, M, slack: float = 0.0, anchors=None) -> ActiveTriplets:
         """Triplets with margin ``z_t > -slack`` at ``M``, with their margins.
 
-        For enumerated triplets this filters all margins; for implicit triplets it
-        runs the blockwise impostor search with radius
-        ``max_j d_M(i, j) + margin + slack`` around each point, so it is exact
-        without ever listing the other triplets. ``anchors`` (indices) restricts the
-        result to triplets anchored at those points, at a proportional cost.
+        For enumerated triplets this filters all margins; for implicit triplets the
+        blockwise pass (:mod:`convexmetric.sweep`) emits them with radius
+        ``max_j d_M(i, j) + margin + slack`` around each point, so it is exact without
+        ever listing the other triplets. ``anchors`` (indices) restricts the result to
+        triplets anchored at those points, at a proportional cost.
         """
         if not np.isfinite(slack) or slack < 0:
             raise ValueError(f"slack must be a finite non-negative number, got {slack!r}")
-        emb = self.embed(M)
-        if self.is_enumerated:
-            ts = self.triplets
-            if anchors is not None:  # keys are sorted by anchor: take contiguous slices
-                anchors = np.unique(np.asarray(anchors, dtype=np.int64))
-                lo = np.searchsorted(ts.anchor, anchors, "left")
-                hi = np.searchsorted(ts.anchor, anchors, "right")
-                cnt = hi - lo
-                idx = np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
-                ts = ts.subset(idx)
-            z = self._margins_of(emb, ts)
-            keep = z > -slack
-            return ActiveTriplets(ts.subset(keep), z[keep], float(slack))
-        return self._search_active(emb, float(slack), anchors)
+        return self.sweeper.evaluate(self.embed(M), slack=float(slack), anchors=anchors).band
 
     def _margins_of(self, emb: Embedding, ts: TripletSet) -> np.ndarray:
         if len(ts) == 0:
@@ -453,26 +439,6 @@ class LMNNProblem:
         a, b = ts.pairs.T
         dist = exact_sq_dists(emb.Z, a, b)
         return self.margin + dist[ts.target_pair] - dist[ts.impostor_pair]
-
-    def _search_active(self, emb: Embedding, slack: float, anchors=None) -> ActiveTriplets:
-        n = self.n
-        dt = np.full(self.targets.shape, -np.inf)
-        valid = self.targets >= 0
-        dt[valid] = exact_sq_dists(emb.Z, self._pull_a, self._pull_b)
-        radius = dt.max(axis=1) + self.margin + slack  # -inf for points without targets
-        if anchors is not None:
-            only = np.full(n, -np.inf)
-            only[anchors] = radius[anchors]
-            radius = only
-        a, l, dil = find_impostors(emb.Z, self.labels, radius, self.block_bytes, self.search_dtype)
-        if a.size == 0:
-            return ActiveTriplets(TripletSet.empty(n), np.empty(0), slack)
-        z = self.margin + dt[a] - dil[:, None]  # (pairs, k); -inf in empty slots
-        r, s = np.nonzero(z > -slack)
-        ai = a[r]
-        keys = (ai * n + self.targets[ai, s]) * n + l[r]
-        order = np.argsort(keys, kind="stable")
-        return ActiveTriplets(TripletSet.from_keys(keys[order], n), z[r, s][order], slack)
 
     def margins(self, M) -> np.ndarray:
         """Margins ``z_t`` of all enumerated triplets, in :attr:`triplets` order.
@@ -492,8 +458,10 @@ class LMNNProblem:
     def objective(self, M) -> float:
         """The LMNN objective ``f(M)``."""
         emb = self.embed(M)
-        act = self.active_set(emb, 0.0)
-        return self._objective_from(emb, act)
+        return self._pull_term(emb) + self.mu * self.sweeper.evaluate(emb).hinge
+
+    def _pull_term(self, emb) -> float:
+        return (1.0 - self.mu) * float(np.sum(self.pull_matrix * emb.M))
 
     def _objective_from(self, emb: Embedding, act: ActiveTriplets) -> float:
         push = float(np.sum(act.margins[act.margins > 0]))
@@ -521,12 +489,10 @@ class LMNNProblem:
         return self.objective_and_subgradient(M)[1]
 
     def objective_and_subgradient(self, M):
-        """``(f(M), G)`` from a single margin evaluation."""
+        """``(f(M), G)`` from a single visit of the triplets."""
         emb = self.embed(M)
-        act = self.active_set(emb, 0.0)
-        viol = act.margins > 0
-        G = self.gradient_from_weights(act.triplets.subset(viol), np.ones(int(viol.sum())))
-        return self._objective_from(emb, act), G
+        ev = self.sweeper.evaluate(emb, gradient=True)
+        return self._pull_term(emb) + self.mu * ev.hinge, (1.0 - self.mu) * self.pull_matrix + self.mu * ev.K
 
     def smoothed_objective_and_gradient(self, M, gamma: float, working: TripletSet | None = None,
                                         gradient: bool = True, active: bool = True):
@@ -536,8 +502,8 @@ class LMNNProblem:
         ``z - gamma / 2`` above, whose derivative is ``clip(z / gamma, 0, 1)``. Then
         ``f_gamma <= f <= f_gamma + mu * gamma / 2 * #{z_t > 0}``.
 
-        With ``working`` (a triplet set), only those triplets are evaluated — no impostor
-        search — which is exact whenever every violated triplet is in the set. With
+        With ``working`` (a triplet set), only those triplets are evaluated (no visit of
+        the others), which is exact whenever every violated triplet is in the set. With
         ``gradient=False`` the gradient is not formed, with ``active=False`` the active
         triplets are not collected (each returned as None).
 
@@ -548,21 +514,15 @@ class LMNNProblem:
         if not gamma > 0:
             raise ValueError(f"gamma must be positive, got {gamma!r}")
         emb = self.embed(M)
-        if working is None:
-            act = self.active_set(emb, 0.0)
-            ts, z = act.triplets, act.margins
-        else:  # weights on the working set's own (cached) pair table: no new pair table
-            ts, z = working, self._margins_of(emb, working)
-            act = None
-        weights = np.clip(z / gamma, 0.0, 1.0)
-        zp = np.maximum(z, 0.0)
-        huber = np.where(zp > gamma, zp - 0.5 * gamma, 0.5 * zp * zp / gamma)
-        pull = (1.0 - self.mu) * float(np.sum(self.pull_matrix * emb.M))
-        G = self.gradient_from_weights(ts, weights) if gradient else None
-        if act is None and active:
-            pos = z > 0
-            act = ActiveTriplets(ts.subset(pos), z[pos], 0.0)
-        return pull + self.mu * float(huber.sum()), G, pull + self.mu * float(zp.sum()), act
+        sweeper = self.sweeper if working is None else EnumeratedSweep(self, working)
+        ev = sweeper.evaluate(emb, gamma=gamma, gradient=gradient, slack=0.0 if active else None)
+        act = None
+        if active:  # the band at slack 0 holds z >= 0; the active set is z > 0
+            pos = ev.band.margins > 0
+            act = ActiveTriplets(ev.band.triplets.subset(pos), ev.band.margins[pos], 0.0)
+        pull = self._pull_term(emb)
+        G = (1.0 - self.mu) * self.pull_matrix + self.mu * ev.K if gradient else None
+        return pull + self.mu * ev.loss, G, pull + self.mu * ev.hinge, act
 
     # -- certificate ------------------------------------------------------------
     def lower_bound(self, alpha, objective_value: float | None = None, M=None):

@@ -8,6 +8,7 @@ computations are then O(#pairs * d + T), never O(T * d^2).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -157,3 +158,15 @@ class TripletWeights:
     def clipped(self) -> "TripletWeights":
         """Weights clipped to the dual box [0, 1]."""
         return TripletWeights(self.triplets, np.clip(self.values, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class ActiveTriplets:
+    """Triplets whose margin ``z_t = margin + d_M(i,j) - d_M(i,l)`` exceeds ``-slack``, with their margins."""
+
+    triplets: TripletSet
+    margins: np.ndarray
+    slack: float
+
+    def __len__(self) -> int:
+        return len(self.triplets)

@@ -63,12 +63,12 @@ def test_implicit_equals_enumerated(seed):
             np.testing.assert_array_equal(a.margins, b.margins)
         fe, Ge = enum.objective_and_subgradient(M)
         fi, Gi = impl.objective_and_subgradient(M)
-        assert fe == fi
-        np.testing.assert_array_equal(Ge, Gi)
+        assert fe == pytest.approx(fi, rel=1e-13)  # the pass sums in another order
+        np.testing.assert_allclose(Ge, Gi, rtol=1e-11, atol=1e-11 * np.abs(Ge).max())
         ce = enum.certificate(M, polish=False)
         ci = impl.certificate(M, polish=False)
         assert ce.lower_bound == pytest.approx(ci.lower_bound, rel=1e-12, abs=1e-12)
-        assert ce.objective == ci.objective
+        assert ce.objective == pytest.approx(ci.objective, rel=1e-13)
     with pytest.raises(ValueError, match="implicit"):
         impl.margins(np.eye(4))
 
