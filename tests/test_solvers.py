@@ -248,3 +248,10 @@ def test_progress_from_threads_keeps_whole_lines(tiny_problem, capsys, monkeypat
         assert len(mine) == len([h for h in r.history if not h.get("final")]) + 1
     assert len(lines) == sum(len(r.history) for r in runs)      # nothing else, nothing torn
 
+
+def test_verbose_does_not_switch_on_backend_logs(tiny_problem, capfd):
+    solve(tiny_problem, "active-set", verbose=True)
+    captured = capfd.readouterr()
+    assert "CVXPY" not in captured.out + captured.err and "Clarabel" not in captured.out + captured.err
+    solve(tiny_problem, "active-set", backend_verbose=True)
+    assert "CVXPY" in capfd.readouterr().out
