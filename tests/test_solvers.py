@@ -255,3 +255,19 @@ def test_verbose_does_not_switch_on_backend_logs(tiny_problem, capfd):
     assert "CVXPY" not in captured.out + captured.err and "Clarabel" not in captured.out + captured.err
     solve(tiny_problem, "active-set", backend_verbose=True)
     assert "CVXPY" in capfd.readouterr().out
+
+
+def test_auto_choice_comes_with_its_reason(monkeypatch):
+    from convexmetric import solvers
+    from convexmetric.solvers import choose_solver_with_reason
+    small = LMNNProblem(*random_problem_data(0, n=30, d=3))
+    Xbig = np.random.default_rng(0).standard_normal((80, 40))
+    big, multi = LMNNProblem(Xbig, np.arange(80) % 2), MultiMetricProblem(Xbig, np.arange(80) % 2)
+    for p, expect, words in [(small, "hybrid", "d = 3 <= 32"), (big, "band-ipm", "d = 40 > 32"),
+                             (multi, "fista", "2 metrics")]:
+        name, reason = choose_solver_with_reason(p)
+        assert name == expect == choose_solver(p) and words in reason, reason
+    # without the SDP packages the rule falls through, and says why
+    monkeypatch.setattr(solvers, "available_solvers", lambda exact=None: ["band-ipm", "fista"])
+    name, reason = choose_solver_with_reason(small)
+    assert name == "band-ipm" and "not installed" in reason
