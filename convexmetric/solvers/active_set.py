@@ -1,4 +1,4 @@
-"""Exact active-set SDP (DESIGN.md §2).
+"""Exact active-set SDP.
 
 Solve the SDP on a working set ``W`` of triplets; evaluate every triplet's margin at
 the result; if no triplet outside ``W`` has ``z_t > 0``, the result is the global

@@ -1,6 +1,6 @@
 """Exact LMNN as a semidefinite program through CVXPY.
 
-Formulation (DESIGN.md §1–2): ``M`` is a PSD variable; each pair ``p`` used by a
+Formulation: ``M`` is a PSD variable; each pair ``p`` used by a
 triplet gets a distance variable ``dist_p = <C_p, M>`` (one row of ``svec(C_p)``);
 each triplet a slack ``xi_t >= 0`` with ``xi_t >= margin + dist_target - dist_impostor``.
 The multiplier of that hinge constraint is ``mu * alpha_t``, the dual point used by
