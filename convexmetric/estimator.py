@@ -77,7 +77,9 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``>= 1``: log each pass and the solver's iterations at INFO on the
         ``convexmetric`` logger; ``>= 2``: also DEBUG messages. If logging is not
         configured (no handler other than ``NullHandler`` on the way to the root
-        logger), the messages go to standard error for the duration of ``fit``.
+        logger), the messages go to standard error for the duration of ``fit``. A
+        solver instance logs its iterations at INFO only if it was built with
+        ``verbose=True``.
     random_state : int, RandomState instance or None, default=None
         Seed of the solvers that draw random numbers (those with a ``seed`` option:
         ``stochastic``, ``factored``); the others are deterministic and ignore it.

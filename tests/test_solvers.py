@@ -262,7 +262,9 @@ def test_auto_choice_comes_with_its_reason(monkeypatch):
     from convexmetric.solvers import choose_solver_with_reason
     small = LMNNProblem(*random_problem_data(0, n=30, d=3))
     Xbig = np.random.default_rng(0).standard_normal((80, 40))
-    big, multi = LMNNProblem(Xbig, np.arange(80) % 2), MultiMetricProblem(Xbig, np.arange(80) % 2)
+    big = LMNNProblem(Xbig, np.arange(80) % 2)
+    with pytest.warns(UserWarning, match="do not span"):      # 40 points per class in 40 dimensions
+        multi = MultiMetricProblem(Xbig, np.arange(80) % 2)
     for p, expect, words in [(small, "hybrid", "d = 3 <= 32"), (big, "band-ipm", "d = 40 > 32"),
                              (multi, "fista", "2 metrics")]:
         name, reason = choose_solver_with_reason(p)
