@@ -1,4 +1,4 @@
-"""Duality-gap certificates for any candidate metric (DESIGN.md §2).
+"""Duality-gap certificates for any candidate metric.
 
 The dual of LMNN is ``max mu * margin * 1^T alpha`` over ``alpha in [0, 1]^T`` with
 ``S(alpha) = (1 - mu) P + mu * sum_t alpha_t A_t`` PSD. Any ``alpha`` in the box gives a

@@ -9,61 +9,140 @@ dimension) is a pipeline step before it, not hidden inside.
 from __future__ import annotations
 
 import logging
+import sys
+import threading
+import time
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .neighbors import select_targets
 from .problem import LMNNProblem
-from .solvers import Solver, solve
+from .solvers import REGISTRY, Solver, choose_solver_with_reason, get_solver
 
 logger = logging.getLogger(__name__)
 
+#: Estimator parameters passed straight to the solver under the same name.
+_SOLVER_PARAMS = ("tol", "max_iter", "time_limit")
 
-class LMNN(TransformerMixin, BaseEstimator):
+
+class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Large Margin Nearest Neighbour metric learning, solved as a convex problem in ``M``.
 
     Parameters
     ----------
-    k : int, default 3
+    k : int, default=3
         Target neighbours per point.
-    mu : float, default 0.5
+    mu : float in (0, 1), default=0.5
         Weight of the push (hinge) term.
-    margin : float, default 1.0
-    solver : str or Solver, default "auto"
-        A registry name (see :func:`convexmetric.available_solvers`) or a solver instance.
-    solver_options : dict or None
-        Options for a named solver (``tol``, ``time_limit``, ``seed``, ...).
-    n_passes : int, default 1
+    margin : float > 0, default=1.0
+        The margin impostors must keep beyond the target neighbours.
+    solver : str or Solver, default="auto"
+        A registry name (see :func:`convexmetric.available_solvers`), ``"auto"``
+        (the exact ``hybrid`` for up to 32 features, else ``band-ipm`` or ``fista``;
+        see :func:`convexmetric.solvers.choose_solver_with_reason`), or a configured
+        solver instance.
+    solver_options : dict or None, default=None
+        Further options for a named solver (``near``, ``backend``, ``progress``,
+        ...). ``tol``, ``max_iter``, ``time_limit``, ``verbose`` and ``seed`` may be set
+        either here or through the parameters below, not both with different values:
+        a conflict raises ``ValueError``.
+    n_passes : int, default=1
         Multi-pass LMNN (JMLR 2009 §5.2): after each pass, recompute the target
         neighbours in the learned space and solve again from the current metric.
-    n_components : int or None
-        Keep only the top ``n_components`` directions of the learned map in
-        :meth:`transform` (``None``: all of them, the numerical rank of ``M``).
-    triplets : {"auto", "all", "implicit"}, default "auto"
+    n_components : int or None, default=None
+        Dimension of the output of :meth:`transform`, in ``[1, n_features]``: the top
+        ``n_components`` directions of the learned map (zero rows are appended when
+        the learned metric has lower rank, so the output always has this many
+        columns). ``None``: all directions, i.e. the numerical rank of ``M``.
+    triplets : {"auto", "all", "implicit"}, default="auto"
         How the problem stores its triplets (see :class:`~convexmetric.LMNNProblem`).
+    tol : float > 0 or None, default=None
+        Target certified relative gap. ``None``: the solver's default (``1e-8`` for
+        ``hybrid``, ``1e-6`` for ``fista`` and ``band-ipm``, ...).
+    max_iter : int >= 1 or None, default=None
+        Iteration cap per pass, honoured by the first-order solvers (``fista``,
+        ``subgradient``, ``stochastic``, ``factored``); the exact solvers bound their
+        work by rounds and ``time_limit``. ``None``: the solver's default.
+    time_limit : float > 0 or None, default=None
+        Wall-clock seconds for the solver phases of the whole fit (passes share it; a
+        pass that would start with no time left is skipped). Certifying the last
+        iterate comes on top. ``None``: no limit.
+    verbose : int, default=0
+        ``>= 1``: log each pass and the solver's iterations at INFO on the
+        ``convexmetric`` logger; ``>= 2``: also DEBUG messages. If logging is not
+        configured (no handler other than ``NullHandler`` on the way to the root
+        logger), the messages go to standard error for the duration of ``fit``. A
+        solver instance logs its iterations at INFO only if it was built with
+        ``verbose=True``.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the solvers that draw random numbers (those with a ``seed`` option:
+        ``stochastic``, ``factored``); the others are deterministic and ignore it.
+        ``None``: the solver's default seed (0), so fits are reproducible.
 
     Attributes
     ----------
-    metric_ : ndarray (d, d)
+    metric_ : ndarray of shape (n_features, n_features)
         The learned PSD metric ``M``.
-    components_ : ndarray (r, d)
-        The map ``L`` with ``M = L.T @ L`` (rows by decreasing eigenvalue).
+    components_ : ndarray of shape (n_components_out, n_features)
+        The map ``L`` with ``M = L.T @ L`` (rows by decreasing eigenvalue), truncated
+        or zero-padded to ``n_components`` rows when that is set.
     result_ : LMNNResult
         The last pass's solver result (objective, certified gap, history, ...).
     results_ : list of LMNNResult
         One per pass.
     n_iter_ : int
         Solver iterations summed over passes.
-    targets_ : ndarray (n, k)
+    targets_ : ndarray of shape (n_samples, k)
         Target neighbours of the last pass.
-    classes_, n_features_in_
+    solver_ : str
+        Name of the solver that ran (what ``"auto"`` resolved to).
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has feature names that are all strings.
+
+    See Also
+    --------
+    sklearn.neighbors.NeighborhoodComponentsAnalysis : a non-convex metric learner
+        with the same transformer interface.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), LMNN(tol=1e-6), KNeighborsClassifier(3))
+    >>> clf.fit(X, y).score(X, y) > 0.9
+    True
     """
 
+    _parameter_constraints: dict = {
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "mu": [Interval(Real, 0, 1, closed="neither")],
+        "margin": [Interval(Real, 0, None, closed="neither")],
+        "solver": [str, Solver],
+        "solver_options": [dict, None],
+        "n_passes": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "triplets": [StrOptions({"auto", "all", "implicit"})],
+        "tol": [Interval(Real, 0, None, closed="neither"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "time_limit": [Interval(Real, 0, None, closed="neither"), None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, k=3, mu=0.5, margin=1.0, solver="auto", solver_options=None, n_passes=1,
-                 n_components=None, triplets="auto"):
+                 n_components=None, triplets="auto", *, tol=None, max_iter=None, time_limit=None,
+                 verbose=0, random_state=None):
         self.k = k
         self.mu = mu
         self.margin = margin
@@ -72,27 +151,94 @@ class LMNN(TransformerMixin, BaseEstimator):
         self.n_passes = n_passes
         self.n_components = n_components
         self.triplets = triplets
+        self.tol = tol
+        self.max_iter = max_iter
+        self.time_limit = time_limit
+        self.verbose = verbose
+        self.random_state = random_state
 
-    def _check_params(self):
-        if isinstance(self.n_passes, bool) or not isinstance(self.n_passes, (int, np.integer)) \
-                or self.n_passes < 1:
-            raise ValueError(f"n_passes must be a positive integer, got {self.n_passes!r}")
-        if self.n_components is not None and (
-                isinstance(self.n_components, bool) or not isinstance(self.n_components, (int, np.integer))
-                or self.n_components < 1):
-            raise ValueError(f"n_components must be None or a positive integer, got {self.n_components!r}")
-        if isinstance(self.solver, Solver) and self.solver_options:
-            raise ValueError("pass options to the solver instance, not solver_options")
+    def _check_solver(self):
+        """Errors the parameter constraints cannot express (before any work)."""
+        if isinstance(self.solver, Solver):
+            if self.solver_options:
+                raise ValueError("pass options to the solver instance, not solver_options")
+            given = [p for p in (*_SOLVER_PARAMS, "random_state") if getattr(self, p) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} cannot be combined with a solver instance; "
+                                 "configure the instance instead")
+        elif self.solver != "auto" and self.solver not in REGISTRY:
+            raise ValueError(f"unknown solver {self.solver!r}; use 'auto' or one of {list(REGISTRY)}")
 
+    def _solver_options(self, name: str, time_left: float | None, seed: int | None) -> dict:
+        """Options for registry solver ``name``: ``solver_options`` plus the parameters."""
+        opts = dict(self.solver_options or {})
+        cls = REGISTRY[name].load()
+        accepted = {**cls.common_defaults, **cls.defaults}
+        explicit = {p: getattr(self, p) for p in _SOLVER_PARAMS}
+        explicit["verbose"] = bool(self.verbose) or None
+        if "seed" in accepted:
+            explicit["seed"] = seed
+        for key, value in explicit.items():
+            if value is None:
+                continue
+            if key in opts and not _same(opts[key], value):
+                param = "random_state" if key == "seed" else key
+                raise ValueError(f"{param}={getattr(self, param)!r} conflicts with "
+                                 f"solver_options[{key!r}]={opts[key]!r}; set it in one place")
+            opts[key] = value
+        if time_left is not None:
+            opts["time_limit"] = time_left
+        return opts
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Learn the metric from labelled data ``X`` (n, d) and ``y`` (n,)."""
-        self._check_params()
+        """Learn the metric from labelled data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes).
+
+        Returns
+        -------
+        self : LMNN
+            The fitted estimator.
+        """
+        self._check_solver()
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
         check_classification_targets(y)
+        if self.n_components is not None and self.n_components > X.shape[1]:
+            raise ValueError(f"n_components ({self.n_components}) cannot be greater than the number "
+                             f"of features ({X.shape[1]})")
         self.classes_ = np.unique(y)
-        opts = dict(self.solver_options or {})
+        with _verbose_logging(self.verbose):
+            self._fit_passes(X, y)
+        L = _components(self.metric_)
+        if L.shape[0] == 0:  # M = 0: keep the shape usable
+            L = np.zeros((1, X.shape[1]))
+        if self.n_components is not None:
+            L = L[: self.n_components]
+            L = np.vstack([L, np.zeros((self.n_components - L.shape[0], X.shape[1]))])
+        self.components_ = L
+        self.n_iter_ = int(sum(r.nit for r in self.results_))
+        return self
+
+    def _fit_passes(self, X, y):
+        start = time.perf_counter()
+        rs = self.random_state
+        seed = None if rs is None else int(rs) if isinstance(rs, Integral) else \
+            int(check_random_state(rs).randint(np.iinfo(np.int32).max))
         targets, M, problem, self.results_ = None, None, None, []
         for p in range(int(self.n_passes)):
+            time_left = None
+            if self.time_limit is not None:
+                time_left = self.time_limit - (time.perf_counter() - start)
+                if p > 0 and time_left <= 0:
+                    logger.info("time limit of %gs spent after %d pass(es), stopping", self.time_limit, p)
+                    break
+                time_left = max(time_left, 1e-3)
             if problem is not None:
                 Z = X @ _components(M).T
                 targets = select_targets(Z, problem.labels, problem.k)
@@ -101,27 +247,46 @@ class LMNN(TransformerMixin, BaseEstimator):
                     break
             problem = LMNNProblem(X, y, k=self.k, mu=self.mu, margin=self.margin, targets=targets,
                                   triplets=self.triplets)
-            if M is not None and not isinstance(self.solver, Solver):
-                opts["warm_start"] = M
-            res = solve(problem, self.solver, **({} if isinstance(self.solver, Solver) else opts))
+            if isinstance(self.solver, Solver):
+                solver = self.solver
+            else:
+                name = self.solver
+                if name == "auto":
+                    name, reason = choose_solver_with_reason(problem)
+                    logger.info("solver='auto' picked %r: %s", name, reason)
+                opts = self._solver_options(name, time_left, seed)
+                if M is not None:
+                    opts["warm_start"] = M
+                solver = get_solver(name, **opts)
+            res = solver.solve(problem)
             self.results_.append(res)
             M = res.M
             logger.info("LMNN pass %d: %r", p + 1, res)
+        self.solver_ = self.results_[-1].solver
         self.result_ = self.results_[-1]
         self.metric_ = M
         self.targets_ = problem.targets
-        L = _components(M)
-        if L.shape[0] == 0:  # M = 0: keep the shape usable
-            L = np.zeros((1, X.shape[1]))
-        self.components_ = L[: self.n_components] if self.n_components else L
-        self.n_iter_ = int(sum(r.nit for r in self.results_))
-        return self
 
     def transform(self, X):
-        """Map ``X`` into the learned space: ``X @ components_.T``."""
+        """Map ``X`` into the learned space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, components_.shape[0])
+            ``X @ components_.T``.
+        """
         check_is_fitted(self, "components_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return X @ self.components_.T
+
+    @property
+    def _n_features_out(self):
+        """Number of output features, for :meth:`get_feature_names_out`."""
+        return self.components_.shape[0]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -129,6 +294,78 @@ class LMNN(TransformerMixin, BaseEstimator):
         return tags
 
 
+def _same(a, b) -> bool:
+    try:
+        return bool(np.all(a == b))
+    except (TypeError, ValueError):
+        return a is b
+
+
 def _components(M):
     from .psd import components_from_metric
     return components_from_metric(M)
+
+
+def _has_output_handler(log: logging.Logger) -> bool:
+    """Whether a record of ``log`` reaches a handler other than ``NullHandler``."""
+    current = log
+    while current is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
+class _verbose_logging:
+    """Context manager: make the ``convexmetric`` logger heard while fitting verbosely.
+
+    With ``verbose >= 1`` it lowers the logger's level to INFO (DEBUG for ``>= 2``)
+    unless the user set a level on it, and attaches a stderr handler when logging is
+    not configured at all. Concurrent fits (threads) share one setup: the first to
+    enter installs it, the last to leave restores the logger.
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _saved = None  # (level, handler or None) to restore
+
+    def __init__(self, verbose):
+        self.verbose = int(verbose)
+
+    def __enter__(self):
+        if self.verbose <= 0:
+            return self
+        log = logging.getLogger("convexmetric")
+        cls = type(self)
+        with cls._lock:
+            if cls._users == 0:
+                level = logging.DEBUG if self.verbose >= 2 else logging.INFO
+                handler = None
+                if not _has_output_handler(log):
+                    handler = logging.StreamHandler(sys.stderr)
+                    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+                    log.addHandler(handler)
+                cls._saved = (log.level, handler)
+                # a level the user set on our logger wins; else make INFO (DEBUG) pass
+                if log.level == logging.NOTSET and log.getEffectiveLevel() > level:
+                    log.setLevel(level)
+            cls._users += 1
+        return self
+
+    def __exit__(self, *exc):
+        if self.verbose <= 0:
+            return False
+        log = logging.getLogger("convexmetric")
+        cls = type(self)
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0:
+                level, handler = cls._saved
+                log.setLevel(level)
+                if handler is not None:
+                    log.removeHandler(handler)
+                    handler.close()
+                cls._saved = None
+        return False

@@ -8,7 +8,7 @@ Fixing those leaves the SDP in ``m`` free dual weights on the band::
     s.t. S(y, s) = C + mu * sum_t y_t A_t + s P  PSD,   0 <= y <= 1,  s >= 0,
 
 with ``C = (1 - mu) P + mu * sum_{clearly active} A_t``. The slack ``s`` (priced at
-``rho = f(M_hat) / (1 - mu)``, DESIGN.md §2) keeps the problem strictly feasible from
+``rho = f(M_hat) / (1 - mu)``, for any PSD ``M_hat``) keeps the problem strictly feasible from
 any start; its primal counterpart is the constraint ``<P, M> <= rho``, which every
 optimum satisfies, so it changes nothing at the solution.
 

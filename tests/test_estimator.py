@@ -51,3 +51,133 @@ def test_bad_parameters_raise(iris_std, bad):
     X, y = iris_std
     with pytest.raises(ValueError):
         LMNN(**bad).fit(X, y)
+
+
+@pytest.mark.parametrize("bad", [dict(tol=-1.0), dict(tol=0), dict(max_iter=0), dict(max_iter=2.5),
+                                 dict(time_limit=0), dict(verbose=-1), dict(solver=3),
+                                 dict(triplets="some"), dict(margin=0), dict(random_state="x")])
+def test_bad_new_parameters_give_sklearn_errors(iris_std, bad):
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = iris_std
+    with pytest.raises(InvalidParameterError, match=f"The '{next(iter(bad))}' parameter of LMNN"):
+        LMNN(**bad).fit(X, y)
+
+
+def test_unknown_solver_and_instance_conflicts_raise(iris_std):
+    from convexmetric import get_solver
+    X, y = iris_std
+    with pytest.raises(ValueError, match="unknown solver 'nope'"):
+        LMNN(solver="nope").fit(X, y)
+    with pytest.raises(ValueError, match="tol, max_iter cannot be combined with a solver instance"):
+        LMNN(solver=get_solver("fista"), tol=1e-3, max_iter=5).fit(X, y)
+
+
+def test_n_components_is_validated_like_nca(iris_std):
+    X, y = iris_std
+    with pytest.raises(ValueError, match=r"n_components \(5\) cannot be greater than the number of features \(4\)"):
+        LMNN(solver="fista", tol=1e-3, n_components=5).fit(X, y)
+    est = LMNN(solver="fista", tol=1e-3, n_components=2).fit(X, y)
+    assert est.transform(X).shape == (150, 2)
+    np.testing.assert_allclose(est.components_, est.result_.L[:2])
+
+
+def test_n_components_pads_a_low_rank_metric(iris_std):
+    from convexmetric.result import OPTIMAL_INACCURATE
+    from convexmetric.solvers import Solver
+
+    class RankOne(Solver):
+        name = "rank-one"
+
+        def _run(self, problem):
+            M = np.zeros((problem.d, problem.d))
+            M[0, 0] = 1.0
+            self.record(1, M, problem.objective(M))
+            return M, OPTIMAL_INACCURATE, 1, {}
+
+    X, y = iris_std
+    est = LMNN(solver=RankOne(certify=False), n_components=3).fit(X, y)
+    assert est.components_.shape == (3, 4)
+    assert est.components_[0, 0] != 0 and not est.components_[0, 1:].any()   # the one direction, e_1
+    assert not est.components_[1:].any()
+    assert list(est.get_feature_names_out()) == ["lmnn0", "lmnn1", "lmnn2"]
+
+
+def test_set_output_pandas_and_feature_names(iris_std):
+    pd = pytest.importorskip("pandas")
+    X, y = iris_std
+    df = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"], index=np.arange(150) + 1000)
+    est = LMNN(solver="fista", tol=1e-3, n_components=3).set_output(transform="pandas").fit(df, y)
+    out = est.transform(df)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["lmnn0", "lmnn1", "lmnn2"] == list(est.get_feature_names_out())
+    assert (out.index == df.index).all()
+    np.testing.assert_allclose(out.to_numpy(), X @ est.components_.T)
+    full = LMNN(solver="fista", tol=1e-3).fit(X, y)
+    assert len(full.get_feature_names_out()) == full.components_.shape[0]
+
+
+def test_max_iter_and_tol_reach_the_solver(iris_std):
+    X, y = iris_std
+    est = LMNN(solver="fista", max_iter=3, tol=1e-12).fit(X, y)
+    assert est.result_.nit <= 3 and est.n_iter_ <= 3
+    assert est.result_.options["max_iter"] == 3 and est.result_.options["tol"] == 1e-12
+    assert est.result_.status == "user_limit"                     # stopped by the cap
+    default = LMNN(solver="fista", max_iter=3).fit(X, y)
+    assert default.result_.options["tol"] == 1e-6                 # None: the solver's default
+    # the same key in solver_options: fine when equal, an error when it differs
+    LMNN(solver="fista", max_iter=3, solver_options={"max_iter": 3}).fit(X, y)
+    with pytest.raises(ValueError, match=r"tol=0.001 conflicts with solver_options\['tol'\]=0.0001"):
+        LMNN(solver="fista", tol=1e-3, solver_options={"tol": 1e-4}).fit(X, y)
+
+
+def test_time_limit_bounds_the_fit(wine_std):
+    import time
+    X, y = wine_std
+    t0 = time.perf_counter()
+    est = LMNN(solver="fista", tol=1e-14, time_limit=0.3, n_passes=3).fit(X, y)
+    wall = time.perf_counter() - t0
+    assert est.result_.status == "user_limit" and est.result_.options["time_limit"] <= 0.3
+    assert sum(r.solve_time for r in est.results_) < 0.3 + 0.5   # passes share the budget
+    assert wall < 15                                                # certification on top, bounded
+    unlimited = LMNN(solver="fista", max_iter=5).fit(X, y)
+    assert unlimited.result_.options["time_limit"] is None
+
+
+def test_random_state_seeds_randomised_solvers(iris_std):
+    X, y = iris_std
+    a = LMNN(solver="stochastic", max_iter=40, random_state=1).fit(X, y)
+    b = LMNN(solver="stochastic", max_iter=40, random_state=1).fit(X, y)
+    c = LMNN(solver="stochastic", max_iter=40, random_state=2).fit(X, y)
+    assert a.result_.options["seed"] == 1 and c.result_.options["seed"] == 2
+    np.testing.assert_array_equal(a.metric_, b.metric_)
+    assert not np.allclose(a.metric_, c.metric_)
+    d = LMNN(solver="stochastic", max_iter=40, random_state=np.random.RandomState(0)).fit(X, y)
+    assert isinstance(d.result_.options["seed"], int)
+    # deterministic solvers accept and ignore it
+    e = LMNN(solver="fista", max_iter=5, random_state=3).fit(X, y)
+    assert "seed" not in e.result_.options
+
+
+def test_verbose_talks_without_logging_configured(iris_std, capsys, monkeypatch):
+    import logging
+    X, y = iris_std
+    monkeypatch.setattr(logging.root, "handlers", [])          # as in a plain script
+    log = logging.getLogger("convexmetric")
+    before = (list(log.handlers), log.level)
+    LMNN(solver="fista", tol=1e-3).fit(X, y)
+    assert capsys.readouterr().err == ""
+    LMNN(solver="fista", tol=1e-3, verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    assert "convexmetric.solvers: fista it 0" in err and "LMNN pass 1" in err
+    assert (list(log.handlers), log.level) == before            # the temporary handler is gone
+    LMNN(tol=1e-3, verbose=1).fit(X, y)
+    assert "solver='auto' picked 'hybrid': d = 4 <= 32" in capsys.readouterr().err
+
+
+def test_verbose_uses_configured_logging_without_duplicates(iris_std, caplog, capsys, monkeypatch):
+    import logging
+    X, y = iris_std
+    monkeypatch.setattr(logging.root, "level", logging.WARNING)  # a handler exists, INFO is off
+    LMNN(solver="fista", tol=1e-3, verbose=1).fit(X, y)
+    assert any("fista it 0" in r.getMessage() for r in caplog.records)
+    assert capsys.readouterr().err == ""                         # no second, private handler

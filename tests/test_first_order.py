@@ -110,16 +110,6 @@ def test_factored_rank_and_init_validation():
     assert np.linalg.matrix_rank(r.M, tol=1e-8 * np.abs(r.M).max()) <= 2
 
 
-def test_progress_line_on_request(capsys):
-    X, y = random_problem_data(6, n=40, d=3, classes=3)
-    p = LMNNProblem(X, y)
-    solve(p, "fista", tol=1e-5, progress=True)
-    err = capsys.readouterr().err
-    assert "\rfista: it" in err and "f = " in err and err.endswith("\n")
-    solve(p, "fista", tol=1e-5)
-    assert capsys.readouterr().err == ""
-
-
 def test_factored_gamma_continuation_is_certified(problem_and_optimum):
     p, f_star = problem_and_optimum
     r = solve(p, "factored", gamma=(1e-1, 1e-2, 1e-3), stage_iters=30)

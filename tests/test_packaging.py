@@ -1,11 +1,14 @@
 """Packaging: README commands, CI script and metadata stay consistent."""
 import configparser
 import hashlib
+import os
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import numpy as np
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,13 +47,40 @@ def test_setup_cfg_duplicates_nothing_in_pyproject():
     assert py["project"]["scripts"]["convexmetric"] == "convexmetric.cli:main"
 
 
+def run_cli(*args, cwd=None):
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "convexmetric.cli", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env={**os.environ, "PYTHONPATH": path})
+
+
 def test_cli_main_job_runs_and_certifies():
-    out = subprocess.run([sys.executable, "-m", "convexmetric.cli", "--dataset", "iris"],
-                         capture_output=True, text=True, timeout=300)
+    out = run_cli("--dataset", "iris")
     assert out.returncode == 0, out.stderr
     assert "status: optimal" in out.stdout
     rel = float(re.search(r"relative ([0-9.eE+-]+)\)", out.stdout).group(1))
     assert rel <= 1e-6
+    # the setting is spelled out: problem, scaling, split, the solver and why, then what next
+    text = out.stdout
+    assert "k = 3 target neighbours, mu = 0.5, margin = 1" in text
+    assert "StandardScaler fitted on the training split" in text
+    assert "stratified train/test, test fraction 0.3, seed 0: 105 training, 45 held-out" in text
+    assert "solver: hybrid, chosen by 'auto'\n  because d = 4 <= 32" in text
+    steps = text[text.index("next steps:"):]
+    assert "--solver band-ipm" in steps and "convexmetric.estimator.LMNN" in steps and "convexmetric-repro" in steps
+    assert out.stderr == ""
+
+
+def test_cli_verbose_logs_ours_only_and_saves(tmp_path):
+    out = run_cli("--dataset", "iris", "-v", "--save", "metric", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "convexmetric.solvers: fista it 0" in out.stderr and "active-set it 1" in out.stderr
+    for banner in ("CVXPY", "Clarabel", "CLARABEL"):   # no backend output with -v
+        assert banner not in out.stdout + out.stderr, banner
+    M = np.load(tmp_path / "metric.npy")
+    assert M.shape == (4, 4) and np.allclose(M, M.T)
+    assert "saved to metric.npy" in out.stdout
+    bad = run_cli("--dataset", "iris", "--save", str(tmp_path / "no" / "such" / "dir" / "m.npy"))
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
 
 
 def test_shared_data_checksums(data_home):

@@ -57,3 +57,70 @@ def test_segment_metric_spectrum_embedding(runs, iris_std):
     sc = plotting.plot_embedding(X, y, res[0].L, ax=axes[1, 1])
     assert sc.get_offsets().shape == (150, 2)
     plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def phased_runs(iris_std):
+    """Runs whose histories concatenate phases that restart their iteration counters."""
+    p = LMNNProblem(*iris_std)
+    return {name: solve(p, name, **opts) for name, opts in
+            [("hybrid", {}), ("band-ipm", {}), ("factored", {"max_iter": 200})]}
+
+
+def test_iteration_axis_is_cumulative_over_phases():
+    from types import SimpleNamespace
+    hist = [dict(iteration=0, phase="a"), dict(iteration=5, phase="a"),   # phase a: 0..5
+            dict(iteration=1, phase="b"),                                  # a new counter: +1
+            dict(iteration=0, phase="a"), dict(iteration=3, phase="a"),    # a restarted: +0, +3
+            dict(iteration=8, phase="b"),                                  # b went on from 1: +7
+            dict(iteration=8, final=True)]                                 # the certified end
+    xs = plotting.iteration_axis(SimpleNamespace(history=hist))
+    np.testing.assert_array_equal(xs, [0, 5, 6, 6, 9, 16, 16])
+    plain = SimpleNamespace(history=[dict(iteration=i) for i in (0, 5, 10)] + [dict(iteration=10, final=True)])
+    np.testing.assert_array_equal(plotting.iteration_axis(plain), [0, 5, 10, 10])
+
+
+@pytest.mark.parametrize("name", ["hybrid", "band-ipm"])
+@pytest.mark.parametrize("quantity", ["objective", "gap"])
+def test_convergence_against_iterations_runs_forward(phased_runs, name, quantity):
+    res = phased_runs[name]
+    raw = res.history_array("iteration")
+    assert np.any(np.diff(raw) < 0)                          # the history itself restarts its counter
+    fig, ax = plt.subplots()
+    (line,) = plotting.plot_convergence(res, quantity=quantity, x="iteration", ax=ax)
+    xs = np.asarray(line.get_xdata())
+    assert len(xs) >= 2 and np.all(np.diff(xs) >= 0)
+    if quantity == "objective":
+        assert len(xs) == len(res.history)                  # every record drawn
+        assert xs[-1] >= raw[np.isfinite(raw)].max()          # no iteration lost
+    plt.close(fig)
+
+
+def test_factored_draws_every_objective_record_and_a_visible_end_point(phased_runs):
+    res = phased_runs["factored"]
+    fig, axes = plt.subplots(1, 2)
+    (obj,) = plotting.plot_convergence(res, quantity="objective", x="iteration", ax=axes[0])
+    assert len(obj.get_xdata()) == len(res.history) > 10
+    (gap,) = plotting.plot_convergence(res, quantity="gap", ax=axes[1])
+    assert len(gap.get_xdata()) == 1 and gap.get_marker() == "o" and gap.get_markersize() >= 6
+    assert "certified at the end only" in gap.get_label()
+    assert axes[1].get_legend().get_texts()[0].get_text() == gap.get_label()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_embedding_has_a_class_legend_and_axis_labels(phased_runs, iris_std, learned):
+    X, y = iris_std
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    fig, ax = plt.subplots()
+    sc = plotting.plot_embedding(X, names, phased_runs["hybrid"].L if learned else None, ax=ax)
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_title().get_text() == "class"
+    assert [t.get_text() for t in legend.get_texts()] == ["setosa", "versicolor", "virginica"]
+    # each legend marker has the colour of its class's points
+    colours = sc.to_rgba(sc.get_array())
+    for code, handle in enumerate(legend.legend_handles):
+        np.testing.assert_allclose(matplotlib.colors.to_rgba(handle.get_color()), colours[y == code][0])
+    assert ax.get_xlabel().endswith("1") and ax.get_ylabel().endswith("2")
+    assert ("learned direction" if learned else "principal component") in ax.get_xlabel()
+    plt.close(fig)

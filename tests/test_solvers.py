@@ -1,4 +1,5 @@
-"""Exact solvers agree with each other and with their certificates."""
+"""Exact solvers agree with each other and with their certificates; progress display."""
+import io
 import subprocess
 import sys
 
@@ -7,6 +8,7 @@ import pytest
 
 from convexmetric import LMNNProblem, MultiMetricProblem, available_solvers, get_solver, solve
 from convexmetric.solvers import REGISTRY, choose_solver
+from convexmetric.solvers import base as solver_base
 from convexmetric.solvers.sdp import check_sdp_memory
 
 from conftest import random_problem_data
@@ -172,3 +174,102 @@ def test_sdp_memory_estimate_bounds_the_measured_peak(solver):
     r = bench.measure(120, 8, solver)       # T = 28 800 triplets on 5 060 pairs, about 3 s
     assert r["status"] == "optimal"
     assert r["added"] <= r["estimate"] <= 2 * r["added"], r   # an upper bound with modest slack
+
+
+class _FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.fixture
+def tiny_problem():
+    X, y = random_problem_data(6, n=40, d=3, classes=3)
+    return LMNNProblem(X, y)
+
+
+def test_progress_writes_lines_not_carriage_returns_off_a_terminal(tiny_problem, capsys, monkeypatch):
+    """Standard error captured to a file: one plain line per update, never '\\r'."""
+    monkeypatch.setattr(solver_base, "PROGRESS_LINE_INTERVAL", 0.0)
+    r = solve(tiny_problem, "fista", tol=1e-5, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    updates = [h for h in r.history if not h.get("final")]
+    assert len(lines) == len(updates) + 1                       # every update, then the result
+    for line, rec in zip(lines, updates):
+        assert line.startswith("fista: [") and f"it={rec['iteration']}," in line and "f=" in line
+    assert any("gap=" in line for line in lines[:-1])           # certified gaps along the way
+    assert f"status={r.status}" in lines[-1] and f"certified gap={r.relative_gap:.1e}" in lines[-1]
+    solve(tiny_problem, "fista", tol=1e-5)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_lines_are_throttled_and_show_phases(tiny_problem, capsys, monkeypatch):
+    monkeypatch.setattr(solver_base, "PROGRESS_LINE_INTERVAL", 3600.0)
+    solve(tiny_problem, "fista", tol=1e-5, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and "it=0," in lines[0] and "status=" in lines[1]   # first update, result
+    monkeypatch.setattr(solver_base, "PROGRESS_LINE_INTERVAL", 0.0)
+    solve(tiny_problem, "hybrid", progress=True)                 # phases report to one display
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert all(line.startswith("hybrid: [") for line in err.splitlines())
+    assert "phase=fista" in err and "phase=active-set" in err
+
+
+def test_progress_bar_on_a_terminal_is_closed_even_on_error(tiny_problem, monkeypatch):
+    from tqdm import tqdm
+    term = _FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    r = solve(tiny_problem, "fista", tol=1e-5, progress=True)
+    out = term.getvalue()
+    assert out.startswith("\rfista: 0 updates") and out.endswith("\n")
+    assert f"{len(r.history) - 1} updates" in out and f"certified gap={r.relative_gap:.1e}" in out
+    assert not tqdm._instances
+
+    def boom(info):
+        raise RuntimeError("callback failed")
+
+    term.truncate(0)
+    with pytest.raises(RuntimeError, match="callback failed"):
+        solve(tiny_problem, "fista", progress=True, callback=boom)
+    assert not tqdm._instances and term.getvalue().endswith("\n")
+
+
+def test_progress_from_threads_keeps_whole_lines(tiny_problem, capsys, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+    monkeypatch.setattr(solver_base, "PROGRESS_LINE_INTERVAL", 0.0)
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda name: solve(tiny_problem, name, tol=1e-5, progress=True),
+                             ["fista", "subgradient"]))
+    lines = capsys.readouterr().err.splitlines()
+    for name, r in zip(["fista", "subgradient"], runs):
+        mine = [line for line in lines if line.startswith(f"{name}: [")]
+        assert len(mine) == len([h for h in r.history if not h.get("final")]) + 1
+    assert len(lines) == sum(len(r.history) for r in runs)      # nothing else, nothing torn
+
+
+def test_verbose_does_not_switch_on_backend_logs(tiny_problem, capfd):
+    solve(tiny_problem, "active-set", verbose=True)
+    captured = capfd.readouterr()
+    assert "CVXPY" not in captured.out + captured.err and "Clarabel" not in captured.out + captured.err
+    solve(tiny_problem, "active-set", backend_verbose=True)
+    assert "CVXPY" in capfd.readouterr().out
+
+
+def test_auto_choice_comes_with_its_reason(monkeypatch):
+    from convexmetric import solvers
+    from convexmetric.solvers import choose_solver_with_reason
+    small = LMNNProblem(*random_problem_data(0, n=30, d=3))
+    Xbig = np.random.default_rng(0).standard_normal((80, 40))
+    big = LMNNProblem(Xbig, np.arange(80) % 2)
+    with pytest.warns(UserWarning, match="do not span"):      # 40 points per class in 40 dimensions
+        multi = MultiMetricProblem(Xbig, np.arange(80) % 2)
+    for p, expect, words in [(small, "hybrid", "d = 3 <= 32"), (big, "band-ipm", "d = 40 > 32"),
+                             (multi, "fista", "2 metrics")]:
+        name, reason = choose_solver_with_reason(p)
+        assert name == expect == choose_solver(p) and words in reason, reason
+    # without the SDP packages the rule falls through, and says why
+    monkeypatch.setattr(solvers, "available_solvers", lambda exact=None: ["band-ipm", "fista"])
+    name, reason = choose_solver_with_reason(small)
+    assert name == "band-ipm" and "not installed" in reason

@@ -93,24 +93,53 @@ def get_solver(name: str, **options) -> Solver:
 
 
 #: ``solver="auto"`` uses the exact hybrid up to this dimension (measured on n = 300,
-#: T = 180 000: 5 s at d = 20, 16 s at d = 30; the DESIGN prototype needed 292 s at d = 50).
+#: T = 180 000: 5 s at d = 20, 16 s at d = 30; an earlier prototype of the hybrid
+#: needed 292 s at d = 50).
 AUTO_EXACT_MAX_DIM = 32
 
 
-def choose_solver(problem) -> str:
-    """The solver ``"auto"`` picks for ``problem``.
+def choose_solver_with_reason(problem) -> tuple[str, str]:
+    """The solver ``"auto"`` picks for ``problem`` and a one-line reason.
 
-    The exact ``hybrid`` up to :data:`AUTO_EXACT_MAX_DIM`; above it ``band-ipm`` (also
-    exact) for one metric whose pull matrix is definite on the data's span (measured:
-    digits d = 64 certified to 5e-6 in 7 s, synthetic d = 50 to 4.5e-5 in 42 s, Isolet
-    d = 172 to 2.5e-3 in 5 min, where FISTA certified 4e-2, 5e-2 and 2.5e-2); else FISTA.
+    The rule: the exact ``hybrid`` up to :data:`AUTO_EXACT_MAX_DIM` features; else
+    ``band-ipm`` (also exact) for one metric whose pull matrix is definite on the
+    data's span (measured: digits d = 64 certified to 5e-6 in 7 s, synthetic d = 50 to
+    4.5e-5 in 42 s, Isolet d = 172 to 2.5e-3 in 5 min, where FISTA certified 4e-2,
+    5e-2 and 2.5e-2); else ``fista``. A solver whose packages are missing is skipped.
+
+    Returns
+    -------
+    name : str
+        A registry name.
+    reason : str
+        Why, in words, for logs and the command line.
     """
     names = available_solvers()
-    if "hybrid" in names and problem.d <= AUTO_EXACT_MAX_DIM:
-        return "hybrid"
-    if "band-ipm" in names and problem.n_metrics == 1 and problem._pull_definite:
-        return "band-ipm"
-    return "fista"
+    d, limit = problem.d, AUTO_EXACT_MAX_DIM
+    if "hybrid" in names and d <= limit:
+        return "hybrid", (f"d = {d} <= {limit}: the exact hybrid (a short FISTA warm start, then the "
+                          "exact SDP on the few triplets near the margin) is fast at this size")
+    one_definite = problem.n_metrics == 1 and problem._pull_definite
+    if "band-ipm" in names and one_definite:
+        why = (f"d = {d} > {limit}, where the SDP of 'hybrid' gets slow" if d > limit
+               else "'hybrid' needs cvxpy and clarabel, which are not installed")
+        return "band-ipm", (f"{why}; one metric with a definite pull matrix, so the exact "
+                            "margin-band interior point applies")
+    if d <= limit:
+        why = "'hybrid' needs cvxpy and clarabel, which are not installed"
+    elif problem.n_metrics != 1:
+        why = f"d = {d} > {limit} and {problem.n_metrics} metrics ('band-ipm' learns one)"
+    elif not problem._pull_definite:
+        why = (f"d = {d} > {limit} and the target differences do not span the data "
+               "('band-ipm' needs a definite pull matrix)")
+    else:
+        why = f"d = {d} > {limit} and 'band-ipm' is unavailable"
+    return "fista", f"{why}; the first-order FISTA still certifies its result"
+
+
+def choose_solver(problem) -> str:
+    """The solver ``"auto"`` picks for ``problem`` (see :func:`choose_solver_with_reason`)."""
+    return choose_solver_with_reason(problem)[0]
 
 
 def solve(problem, solver="auto", **options):
@@ -130,10 +159,10 @@ def solve(problem, solver="auto", **options):
             raise TypeError("pass options to the solver instance, not to solve()")
         return solver.solve(problem)
     if solver == "auto":
-        solver = choose_solver(problem)
-        logger.info("solver='auto' picked %r for %r", solver, problem)
+        solver, reason = choose_solver_with_reason(problem)
+        logger.info("solver='auto' picked %r for %r: %s", solver, problem, reason)
     return get_solver(solver, **options).solve(problem)
 
 
 __all__ = ["REGISTRY", "SolverEntry", "Solver", "StopSolver", "available_solvers", "choose_solver",
-           "get_solver", "register", "solve"]
+           "choose_solver_with_reason", "get_solver", "register", "solve"]

@@ -1,4 +1,4 @@
-"""Exact active-set SDP (DESIGN.md §2).
+"""Exact active-set SDP.
 
 Solve the SDP on a working set ``W`` of triplets; evaluate every triplet's margin at
 the result; if no triplet outside ``W`` has ``z_t > 0``, the result is the global
@@ -35,12 +35,15 @@ class ActiveSetSDP(Solver):
         triplets, and adding them all would make the next SDP nearly the full problem.
     max_memory : int or None
         Byte budget for one SDP (default 70 % of available memory).
+    backend_verbose : bool
+        Let CVXPY and the backend print their own logs (default False, independent
+        of ``verbose``).
     """
 
     name = "active-set"
     exact = True
     defaults = dict(backend="CLARABEL", backend_options=None, near=0.1, max_rounds=50,
-                    max_memory=None, tol=1e-8, max_add=None)
+                    max_memory=None, tol=1e-8, max_add=None, backend_verbose=False)
 
     def _run(self, problem):
         backend = self.options["backend"].upper()
@@ -56,7 +59,7 @@ class ActiveSetSDP(Solver):
         status = OPTIMAL_INACCURATE
         for r in range(1, int(self.options["max_rounds"]) + 1):
             M_new, alpha_new, info = solve_sdp(problem, working, backend, self.options["backend_options"],
-                                               self.options["max_memory"], self.options["verbose"],
+                                               self.options["max_memory"], self.options["backend_verbose"],
                                                time_limit=self.remaining())
             if M_new is None:
                 rounds.append(info)

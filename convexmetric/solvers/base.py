@@ -9,7 +9,9 @@ own certificate and packs an :class:`~convexmetric.result.LMNNResult`.
 from __future__ import annotations
 
 import logging
+import math
 import sys
+import threading
 import time
 
 import numpy as np
@@ -20,6 +22,109 @@ from ..interrupt import DeadlineExceeded
 from ..result import INTERRUPTED, OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT, LMNNResult
 
 logger = logging.getLogger("convexmetric.solvers")
+
+#: Least seconds between two progress lines where no progress bar can render
+#: (standard error redirected to a file or a pipe, a notebook without ipywidgets).
+PROGRESS_LINE_INTERVAL = 1.0
+
+_progress_state = threading.local()  # this thread's running progress display, if any
+_write_lock = threading.Lock()       # progress lines from several threads never interleave
+
+
+def _in_jupyter_kernel() -> bool:
+    """True inside a Jupyter kernel (where ``tqdm.auto`` draws a widget)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # pragma: no cover - a broken IPython install
+        return False
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def _bar_renders(stream) -> bool:
+    """Whether a redrawn progress bar displays properly on ``stream``.
+
+    A terminal redraws a line in place with carriage returns, and a Jupyter kernel
+    with ``ipywidgets`` shows ``tqdm``'s widget; anywhere else (a log file, a pipe, a
+    CI log, a notebook without widgets) carriage returns pile up into one huge line.
+    """
+    if _in_jupyter_kernel():
+        import importlib.util
+        return importlib.util.find_spec("ipywidgets") is not None
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def _fmt_gap(gap) -> str | None:
+    return None if gap is None or not math.isfinite(gap) else f"{gap:.1e}"
+
+
+class _Progress:
+    """Progress display of one solve, fed by :meth:`Solver.record`.
+
+    Where a bar renders (see :func:`_bar_renders`) it is a ``tqdm.auto`` bar: no total
+    (a solver cannot know in advance how many iterations it needs), the number of
+    recorded updates and the elapsed time, and in the postfix the current phase (for
+    solvers that run others, such as ``hybrid``), the solver's iteration counter, the
+    objective and the certified relative gap when known. Elsewhere it writes one plain
+    line per update, at most one every :data:`PROGRESS_LINE_INTERVAL` seconds, and
+    never a carriage return. Both end with a line holding the final certified result.
+    """
+
+    BAR_FORMAT = "{desc}: {n_fmt} updates [{elapsed}{postfix}]"
+
+    def __init__(self, name: str, stream=None):
+        self.name = name
+        self.stream = sys.stderr if stream is None else stream
+        self._last_line = -math.inf
+        self._t0 = time.perf_counter()
+        self.bar = None
+        if _bar_renders(self.stream):
+            from tqdm.auto import tqdm
+            self.bar = tqdm(desc=name, unit="update", file=self.stream, bar_format=self.BAR_FORMAT,
+                            dynamic_ncols=True, leave=True)
+
+    def update(self, source: str, rec: dict) -> None:
+        """Show one recorded iteration of solver ``source``."""
+        fields = {"phase": source} if source != self.name else {}
+        fields.update(it=rec["iteration"], f=f"{rec['objective']:.8g}")
+        gap = _fmt_gap(rec.get("relative_gap"))
+        if gap is not None:
+            fields["gap"] = gap
+        if self.bar is not None:
+            self.bar.set_postfix(fields, refresh=False)
+            self.bar.update(1)
+            return
+        now = time.perf_counter()
+        if now - self._last_line >= PROGRESS_LINE_INTERVAL:
+            self._last_line = now
+            self._write(fields)
+
+    def close(self, result: LMNNResult | None = None) -> None:
+        """Close the bar (or write the last line) with the final result, if any."""
+        fields = None
+        if result is not None:
+            fields = {"status": result.status, "it": result.nit, "f": f"{result.fun:.8g}"}
+            gap = _fmt_gap(result.relative_gap)
+            if gap is not None:
+                fields["certified gap"] = gap
+        if self.bar is not None:
+            if fields is not None:
+                self.bar.set_postfix(fields, refresh=False)
+            self.bar.close()
+        elif fields is not None:
+            self._write(fields)
+
+    def _write(self, fields: dict) -> None:
+        text = ", ".join(f"{k}={v}" for k, v in fields.items())
+        line = f"{self.name}: [{time.perf_counter() - self._t0:.1f}s] {text}\n"
+        with _write_lock:
+            self.stream.write(line)
+            self.stream.flush()
 
 
 class StopSolver(Exception):
@@ -53,8 +158,12 @@ class Solver:
     verbose : bool
         Log progress at INFO level instead of DEBUG.
     progress : bool
-        Keep one status line (iteration, objective, certified gap, elapsed time)
-        updated in place on standard error.
+        Show progress on standard error: a ``tqdm`` bar (updates, elapsed time, and in
+        its postfix the phase, iteration, objective and certified relative gap) in a
+        terminal or a Jupyter notebook with ``ipywidgets``; elsewhere (output redirected
+        to a file or a pipe) plain lines, at most one per second, never carriage
+        returns. Both end with the certified result. A solver run inside another one
+        (the phases of ``hybrid`` and ``band-ipm``) reports to its parent's display.
     """
 
     name = "base"
@@ -63,6 +172,7 @@ class Solver:
     common_defaults = dict(tol=1e-6, time_limit=None, max_iter=10_000, warm_start=None,
                            callback=None, certify=True, verbose=False, progress=False)
     defaults: dict = {}
+    _progress: _Progress | None = None  # the display record() feeds, set during solve()
 
     def __init__(self, **options):
         allowed = {**self.common_defaults, **self.defaults}
@@ -116,11 +226,8 @@ class Solver:
         self._log("%s it %d  f=%.8g %s t=%.2fs", self.name, iteration, objective,
                   " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in extra.items()), rec["time"])
-        if self.options["progress"]:
-            gap = rec.get("relative_gap")
-            sys.stderr.write(f"\r{self.name}: it {iteration:>6}  f = {objective:.8g}  "
-                             f"gap = {'-' if gap is None else format(gap, '.1e'):>7}  {rec['time']:7.1f} s ")
-            sys.stderr.flush()
+        if self._progress is not None:
+            self._progress.update(self.name, rec)
         cb = self.options["callback"]
         if cb is not None and cb({**rec, "M": M}):
             raise StopSolver(USER_LIMIT, "stopped by callback")
@@ -150,10 +257,20 @@ class Solver:
         user_cb = self.options["callback"]
         if user_cb is not None and scale2 != 1.0:  # inner solvers get the wrapped callback too
             self.options = {**self.options, "callback": lambda info: user_cb({**info, "M": info["M"] / scale2})}
+        parent = getattr(_progress_state, "display", None)
+        own = _Progress(self.name) if self.options["progress"] and parent is None else None
+        self._progress = own or parent
+        if own is not None:
+            _progress_state.display = own
+        res = None
         try:
             res = self._solve(problem, user_problem)
         finally:
             self.options = {**self.options, "callback": user_cb}
+            if own is not None:
+                _progress_state.display = parent
+                own.close(res)
+            self._progress = None
         return res
 
     def _solve(self, problem, user_problem) -> LMNNResult:
@@ -182,8 +299,6 @@ class Solver:
             M, status, nit = self._best[0], INTERRUPTED, self._last_iteration
             info = {"stop_reason": "KeyboardInterrupt"}
             logger.warning("%s interrupted: returning the best iterate so far", self.name)
-        if self.options["progress"]:
-            sys.stderr.write("\n")
         t_end = self.elapsed()
         solve_time = t_end - self.setup_time
         if M is None:

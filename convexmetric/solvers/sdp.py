@@ -1,6 +1,6 @@
 """Exact LMNN as a semidefinite program through CVXPY.
 
-Formulation (DESIGN.md §1–2): ``M`` is a PSD variable; each pair ``p`` used by a
+Formulation: ``M`` is a PSD variable; each pair ``p`` used by a
 triplet gets a distance variable ``dist_p = <C_p, M>`` (one row of ``svec(C_p)``);
 each triplet a slack ``xi_t >= 0`` with ``xi_t >= margin + dist_target - dist_impostor``.
 The multiplier of that hinge constraint is ``mu * alpha_t``, the dual point used by
@@ -270,12 +270,14 @@ class CvxpySDP(Solver):
 
     Options: ``backend`` ("CLARABEL", "SCS" or "MOSEK"), ``backend_options``
     (passed to the backend, over :data:`BACKEND_DEFAULTS`), ``max_memory`` (bytes;
-    default 70 % of available memory). The triplets must be enumerated.
+    default 70 % of available memory), ``backend_verbose`` (let CVXPY and the backend
+    print their own logs; default False, independent of ``verbose``). The triplets
+    must be enumerated.
     """
 
     name = "sdp"
     exact = True
-    defaults = dict(backend="CLARABEL", backend_options=None, max_memory=None)
+    defaults = dict(backend="CLARABEL", backend_options=None, max_memory=None, backend_verbose=False)
 
     def _run(self, problem):
         backend = self.options["backend"].upper()
@@ -287,7 +289,8 @@ class CvxpySDP(Solver):
                 f"{problem.n_candidate_triplets} implicit ones; use solver='active-set', or build "
                 "the problem with triplets='all' if it fits in memory")
         M, alpha, info = solve_sdp(problem, problem.triplets, backend, self.options["backend_options"],
-                                   self.options["max_memory"], self.options["verbose"], time_limit=self.remaining())
+                                   self.options["max_memory"], self.options["backend_verbose"],
+                                   time_limit=self.remaining())
         if M is None:
             return None, SOLVER_ERROR, 0, info
         self.setup_time = info["build_time"]
