@@ -39,6 +39,25 @@ _KAPPA_SAFETY = 1e-10
 
 
 @dataclass(frozen=True)
+class DualAggregate:
+    """A dual point given by what the bound needs of it: ``K = sum_t alpha_t A_t`` and ``sum_t alpha_t``.
+
+    ``K`` is in the coordinates of ``problem.normalized()``, where solvers work and form it.
+
+    A pass over all triplets with weights ``alpha_t = h'(z_t)`` in ``[0, 1]`` forms both
+    (they are the hinge part of its gradient), so large problems get bounds without
+    listing a single triplet. ``K`` must come from weights in ``[0, 1]``.
+    """
+
+    K: np.ndarray
+    total: float
+    label: str = "aggregate"
+
+    def __len__(self) -> int:  # a dual point of unknown support size
+        return 0
+
+
+@dataclass(frozen=True)
 class Bound:
     """A lower bound on the optimal value derived from one dual point."""
 
@@ -144,11 +163,15 @@ def lower_bound(problem, weights: TripletWeights, objective_value: float | None 
     point and enables the bounded-region bound; without either, only the scaling
     bound is used.
     """
-    w = weights.clipped()
     mu = problem.mu
-    # the dual objective is mu * margin * sum(alpha): ``s`` carries the margin
-    s = float(w.values.sum()) * problem.margin
-    K = problem.weighted_sum(w.triplets, w.values)
+    if isinstance(weights, DualAggregate):
+        w, K = weights, weights.K
+        s = float(weights.total) * problem.margin
+    else:
+        w = weights.clipped()
+        K = problem.weighted_sum(w.triplets, w.values)
+        # the dual objective is mu * margin * sum(alpha): ``s`` carries the margin
+        s = float(w.values.sum()) * problem.margin
     if objective_value is None and M is not None:
         objective_value = problem.objective(M)
     rho = None if objective_value is None else max(float(objective_value), 0.0) / (1.0 - mu)
@@ -274,13 +297,14 @@ def certify(problem, M, candidates=(), *, polish="auto", bands=(1e-3, 1e-2, 1e-1
     t0 = time.perf_counter()
     emb = problem.embed(M)
     bands = tuple(sorted(bands))
-    active = problem.active_set(emb, max(bands) * problem.margin)
+    do_polish = polish if isinstance(polish, bool) else problem.d <= POLISH_MAX_DIM
+    # the smoothed duals live on z > 0; only polishing needs the band below the margin
+    active = problem.active_set(emb, max(bands) * problem.margin if do_polish else 0.0)
     f = problem._objective_from(emb, active)
 
-    cands = [(w, "given") for w in candidates]
+    cands = [(w, getattr(w, "label", "given")) for w in candidates]
     cands += smoothed_duals(active)
     bounds = [lower_bound(problem, w, f, method=name) for w, name in cands]
-    do_polish = polish if isinstance(polish, bool) else problem.d <= POLISH_MAX_DIM
     n_free = 0
     for band in bands if do_polish else ():
         if f - max(b.value for b in bounds) <= target * f:
@@ -306,7 +330,7 @@ def certify(problem, M, candidates=(), *, polish="auto", bands=(1e-3, 1e-2, 1e-1
         logger.warning("lower bound exceeds objective by %.3g: numerical trouble", -gap)
     gap = max(gap, 0.0)
     rel = relative_gap(gap, f, gap_floor(problem))
-    support = int(np.count_nonzero(best.weights.values))
+    support = int(np.count_nonzero(best.weights.values)) if hasattr(best.weights, "values") else -1
     return Certificate(objective=f, lower_bound=best.value, gap=gap, relative_gap=rel,
                        lb_scale=best.lb_scale, lb_ball=best.lb_ball, method=best.method,
                        n_support=support, n_polished=n_free, time=time.perf_counter() - t0,

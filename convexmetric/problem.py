@@ -35,7 +35,46 @@ class Embedding:
     min_eig_ratio: float
 
 
+def _array_backend(X, backend, device):
+    """The array namespace and device of the passes: from ``backend=`` or from ``X``'s own library.
+
+    Returns ``(None, None)`` for NumPy (the sparse CPU form of the pass), else
+    ``(namespace, device)`` for the dense form on that library (PyTorch, CuPy, ...).
+    """
+    if isinstance(backend, str):
+        if backend == "numpy":
+            return None, None
+        import importlib
+        try:
+            mod = importlib.import_module(backend)
+        except ImportError as exc:
+            raise ImportError(f"backend={backend!r} is not installed; pip install 'convexmetric[gpu]' "
+                              "brings PyTorch (CuPy: pip install cupy-cuda12x)") from exc
+        import array_api_compat
+        backend = array_api_compat.array_namespace(mod.asarray([0.0]))
+    if backend is None and not isinstance(X, np.ndarray) and type(X).__module__.split(".")[0] in (
+            "torch", "cupy", "jax", "array_api_strict"):
+        import array_api_compat
+        backend = array_api_compat.array_namespace(X)
+        device = array_api_compat.device(X) if device is None else device
+    if backend is None:
+        if device is not None:
+            raise ValueError("device= needs backend= (e.g. backend='torch', device='cuda') or X on that device")
+        return None, None
+    return backend, device
+
+
+def _host_array(X):
+    """``X`` as a NumPy array, whatever array library holds it."""
+    if isinstance(X, np.ndarray) or type(X).__module__.split(".")[0] not in ("torch", "cupy", "jax",
+                                                                             "array_api_strict"):
+        return X
+    from .sweep import to_numpy
+    return to_numpy(X)
+
+
 def _validate_data(X, y):
+    X, y = _host_array(X), _host_array(y)
     if sp.issparse(X):
         raise TypeError(f"sparse input is not supported: X is a scipy.sparse {type(X).__name__} of shape "
                         f"{X.shape}; LMNN works on dense data, pass X.toarray() (reduce the dimension "
@@ -133,11 +172,18 @@ class LMNNProblem:
     search_dtype : {"float64", "float32"}
         Precision of the impostor search's matrix products; candidates are always
         re-checked in float64, so results are exact either way.
+    backend, device : optional
+        Where the passes over implicit triplets run: an array library (``"torch"``,
+        ``"cupy"``, or an array-API namespace) and its device (``"cuda"``). By default
+        the library and device of ``X`` itself when it is a PyTorch or CuPy array, else
+        NumPy. Everything else (targets, certificates, solvers' small algebra) runs in
+        NumPy; only the passes, which hold nearly all the arithmetic, move.
     """
 
     def __init__(self, X, y, k: int = 3, mu: float = 0.5, margin: float = 1.0, *,
                  targets=None, triplets="auto", max_enumerated: int = DEFAULT_MAX_ENUMERATED,
-                 block_bytes: int = DEFAULT_BLOCK_BYTES, search_dtype="float64"):
+                 block_bytes: int = DEFAULT_BLOCK_BYTES, search_dtype="float64", backend=None, device=None):
+        self.backend, self.device = _array_backend(X, backend, device)
         self.X, self.y, self.classes, self.labels = _validate_data(X, y)
         self.n, self.d = self.X.shape
         self.mu = check_real("mu", mu, "a real number strictly between 0 and 1", lambda v: 0.0 < v < 1.0)
@@ -455,6 +501,42 @@ class LMNNProblem:
         emb = self.embed(M)
         return float(np.sum(self.pull_matrix * emb.M))
 
+    def evaluate(self, M, *, gamma: float = 0.0, gradient: bool = False, slack=None, keep_pairs=None,
+                 working=None):
+        """Everything one visit of the triplets gives at ``M``, as a :class:`~convexmetric.sweep.Evaluation`.
+
+        Besides the sweep's fields, the result carries ``objective`` (the true ``f(M)``),
+        ``smoothed`` (the Huber-smoothed objective of width ``gamma``; ``f`` when 0) and
+        ``gradient`` (of the smoothed objective, when asked).
+
+        Parameters
+        ----------
+        gamma : float
+            Huber width (0: the hinge itself, whose gradient is a subgradient).
+        slack : float or None
+            Also list the triplets with ``z_t > -slack`` (``band``).
+        keep_pairs : float or None
+            Implicit problems: also return the impostor pairs within the radius extended
+            by ``keep_pairs`` (``pairs``), a working set for later calls.
+        working : TripletSet or PairSet, optional
+            Visit only these triplets or pairs (exact while they hold every active one).
+        """
+        from .sweep import PairSet
+        emb = self.embed(M)
+        if isinstance(working, TripletSet):
+            sweeper, extra = EnumeratedSweep(self, working), {}
+        else:
+            sweeper = self.sweeper
+            extra = {} if working is None and keep_pairs is None else {"pairs": working, "keep_pairs": keep_pairs}
+            if working is not None and not isinstance(working, (PairSet, tuple)):
+                raise TypeError(f"working must be a TripletSet or a PairSet, got {type(working).__name__}")
+        ev = sweeper.evaluate(emb, gamma=gamma, gradient=gradient, slack=slack, **extra)
+        pull = self._pull_term(emb)
+        ev.objective = pull + self.mu * ev.hinge
+        ev.smoothed = pull + self.mu * ev.loss
+        ev.gradient = (1.0 - self.mu) * self.pull_matrix + self.mu * ev.K if gradient else None
+        return ev
+
     def objective(self, M) -> float:
         """The LMNN objective ``f(M)``."""
         emb = self.embed(M)
@@ -490,9 +572,8 @@ class LMNNProblem:
 
     def objective_and_subgradient(self, M):
         """``(f(M), G)`` from a single visit of the triplets."""
-        emb = self.embed(M)
-        ev = self.sweeper.evaluate(emb, gradient=True)
-        return self._pull_term(emb) + self.mu * ev.hinge, (1.0 - self.mu) * self.pull_matrix + self.mu * ev.K
+        ev = self.evaluate(M, gradient=True)
+        return ev.objective, ev.gradient
 
     def smoothed_objective_and_gradient(self, M, gamma: float, working: TripletSet | None = None,
                                         gradient: bool = True, active: bool = True):
@@ -502,10 +583,10 @@ class LMNNProblem:
         ``z - gamma / 2`` above, whose derivative is ``clip(z / gamma, 0, 1)``. Then
         ``f_gamma <= f <= f_gamma + mu * gamma / 2 * #{z_t > 0}``.
 
-        With ``working`` (a triplet set), only those triplets are evaluated (no visit of
-        the others), which is exact whenever every violated triplet is in the set. With
-        ``gradient=False`` the gradient is not formed, with ``active=False`` the active
-        triplets are not collected (each returned as None).
+        With ``working`` (a triplet set, or a pair set of an implicit problem), only those
+        are evaluated (no visit of the others), which is exact whenever every violated
+        triplet is in the set. With ``gradient=False`` the gradient is not formed, with
+        ``active=False`` the active triplets are not collected (each returned as None).
 
         Returns
         -------
@@ -513,16 +594,12 @@ class LMNNProblem:
         """
         if not gamma > 0:
             raise ValueError(f"gamma must be positive, got {gamma!r}")
-        emb = self.embed(M)
-        sweeper = self.sweeper if working is None else EnumeratedSweep(self, working)
-        ev = sweeper.evaluate(emb, gamma=gamma, gradient=gradient, slack=0.0 if active else None)
+        ev = self.evaluate(M, gamma=gamma, gradient=gradient, slack=0.0 if active else None, working=working)
         act = None
         if active:  # the band at slack 0 holds z >= 0; the active set is z > 0
             pos = ev.band.margins > 0
             act = ActiveTriplets(ev.band.triplets.subset(pos), ev.band.margins[pos], 0.0)
-        pull = self._pull_term(emb)
-        G = (1.0 - self.mu) * self.pull_matrix + self.mu * ev.K if gradient else None
-        return pull + self.mu * ev.loss, G, pull + self.mu * ev.hinge, act
+        return ev.smoothed, ev.gradient, ev.objective, act
 
     # -- certificate ------------------------------------------------------------
     def lower_bound(self, alpha, objective_value: float | None = None, M=None):
@@ -565,6 +642,11 @@ class LMNNProblem:
         return certify(work, M, cands, polish=polish, time_limit=time_limit, **polish_options)
 
     def _as_weights(self, alpha) -> TripletWeights:
+        from .certificate import DualAggregate
+        if isinstance(alpha, DualAggregate):
+            if np.shape(alpha.K) != np.shape(self.pull_matrix):
+                raise ValueError(f"an aggregated dual point needs K of shape {np.shape(self.pull_matrix)}")
+            return alpha
         if isinstance(alpha, TripletWeights):
             if alpha.triplets.n != self.n:
                 raise ValueError("dual weights were built for a different data set")

@@ -82,21 +82,26 @@ class PassResult:
     impostor_matrix: np.ndarray | None
     band: tuple | None
     n_candidates: int
+    pairs: PairSet | None = None
+    #: ``(scales, count, delta_sum)``: at ``s = scales[g]``, ``count[g]`` triplets are active
+    #: along ``s M`` and their ``t - D`` sum to ``delta_sum[g]`` (see ``scales=``)
+    scale_profile: tuple | None = None
 
 
-def hinge_terms(z: np.ndarray, gamma: float):
+def hinge_terms(z, gamma: float, xp=np):
     """``(sum h(z), sum [z]_+, h'(z))`` for the hinge (``gamma = 0``) or its Huber smoothing.
 
     ``h(z) = z^2 / (2 gamma)`` on ``[0, gamma]`` and ``z - gamma / 2`` above, so
     ``h'(z) = clip(z / gamma, 0, 1)``; for the hinge ``h'`` is the indicator of ``z > 0``.
     The exact hinge sum comes along so that one visit gives the true objective too.
+    ``xp`` is the array namespace (array API standard functions only).
     """
-    zp = np.maximum(z, 0.0)
-    hinge = float(zp.sum())
+    zp = xp.where(z > 0, z, xp.zeros_like(z))   # also maps -inf (empty slots) to 0
+    hinge = float(xp.sum(zp))
     if gamma > 0:
-        smooth = float(np.sum(np.where(zp > gamma, zp - 0.5 * gamma, 0.5 * zp * zp / gamma)))
-        return smooth, hinge, np.minimum(zp / gamma, 1.0)
-    return hinge, hinge, (z > 0).astype(np.float64)
+        smooth = float(xp.sum(xp.where(zp > gamma, zp - 0.5 * gamma, 0.5 * zp * zp / gamma)))
+        return smooth, hinge, xp.clip(zp / gamma, 0.0, 1.0)
+    return hinge, hinge, xp.astype(z > 0, z.dtype)
 
 
 class _Accumulator:
@@ -112,11 +117,42 @@ class _Accumulator:
         self.deg = np.zeros(n) if gradient else None          # row + column sums of W
         self.WX = np.zeros((n, d)) if gradient else None       # (W + W^T) X
         self.band = []
+        self.pairs = []
+        self.profile_pos = np.zeros(2)
+        self.profile_count = 0
+        self.profile_delta = 0.0
+        self.buffers = None  # the block's product and mask, allocated once per worker
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """A working set of impostor pairs ``(i, l)``, kept in the pass's class-sorted order.
+
+    :func:`sweep` returns one (``keep_pairs``): the pairs within the radius extended by a
+    slack. Passing it back as ``pairs=`` evaluates only those pairs: no distance product,
+    exact whenever every impostor pair with an active triplet is in the set.
+    """
+
+    anchor: np.ndarray      # sorted-order indices, ascending
+    impostor: np.ndarray
+    order: np.ndarray       # the class-sorted order they refer to
+    slack: float
+
+    def __len__(self) -> int:
+        return int(self.anchor.size)
+
+
+def _class_order(labels):
+    order = np.argsort(labels, kind="stable")
+    lab = labels[order]
+    bounds = np.flatnonzero(np.diff(lab)) + 1
+    return order, lab, np.concatenate([[0], bounds]), np.concatenate([bounds, [labels.size]])
 
 
 def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | None = None,
-          rows=None, column_class=None, block_bytes: int = 64 * 2**20, search_dtype=np.float64,
-          workers: int | None = None) -> PassResult:
+          keep_pairs: float | None = None, pairs: PairSet | None = None, rows=None, column_class=None,
+          scales=None, block_bytes: int = 64 * 2**20, search_dtype=np.float64,
+          workers: int | None = None, backend=None, device=None) -> PassResult:
     """One pass over every impostor triplet (see the module docstring).
 
     Parameters
@@ -133,6 +169,18 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         Huber width; 0 for the exact hinge.
     slack : float or None
         Also return the triplets with ``z > -slack`` (the band).
+    keep_pairs : float or None
+        Also return the impostor pairs with ``D_il < max_k t_ik + margin + keep_pairs``
+        as a :class:`PairSet` (a working set for later passes with ``pairs=``).
+    pairs : PairSet, optional
+        Evaluate only these pairs (no product; exact while the set holds every pair
+        with an active triplet).
+    scales : increasing array, optional
+        Profile the metric's multiples ``s M`` for ``s`` on this grid: along ``s M`` every
+        margin ``margin + s (t - D)`` is linear in ``s``, so one pass counts, for each
+        grid point, the triplets active there and the sum of their ``t - D``
+        (:attr:`PassResult.scale_profile`). The radius covers every triplet active at
+        ``scales[0]``.
     rows : int array, optional
         Restrict the anchors to these points.
     column_class : int, optional
@@ -144,7 +192,15 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         Precision of the distance product; candidates are re-checked in float64.
     workers : int, optional
         Worker threads (default: the usable cores).
+    backend, device : array namespace and device, optional
+        Run the pass on another array library (PyTorch or CuPy on a GPU, or any array
+        API namespace) by the dense block form (:func:`_sweep_dense`); the inputs are
+        NumPy arrays and so are the outputs. Default: NumPy, by the sparse form above.
     """
+    if backend is not None and not _is_numpy(backend):
+        return _sweep_dense(backend, device, Z, t, labels, margin, X=X, gamma=gamma, slack=slack,
+                            keep_pairs=keep_pairs, pairs=pairs, rows=rows, column_class=column_class,
+                            scales=scales, block_bytes=block_bytes)
     Z = np.asarray(Z, dtype=np.float64)
     n, r = Z.shape
     t = np.asarray(t, dtype=np.float64)
@@ -154,21 +210,21 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
     gradient = X is not None
     d = X.shape[1] if gradient else 0
     want_band = slack is not None
-    extra = float(slack) if want_band else 0.0
+    extra = max(float(slack) if want_band else 0.0, float(keep_pairs) if keep_pairs is not None else 0.0)
+    if scales is not None:
+        scales = np.asarray(scales, dtype=np.float64)
+        if scales.ndim != 1 or scales.size == 0 or scales[0] <= 0 or np.any(np.diff(scales) <= 0):
+            raise ValueError("scales must be a positive increasing grid")
+        extra = max(extra, margin / scales[0] - margin)
 
-    order = np.argsort(labels, kind="stable")           # class-sorted working order
-    lab = labels[order]
-    bounds = np.flatnonzero(np.diff(lab)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [n]])
-    cls_of_run = lab[starts]
+    order, lab, starts, ends = _class_order(labels)
     Zs = Z[order]
     ts = t[order]
     Xs = np.asarray(X, dtype=np.float64)[order] if gradient else None
     sq = np.einsum("ij,ij->i", Zs, Zs)
     with np.errstate(invalid="ignore"):
-        radius = np.max(ts, axis=1) + margin + extra     # -inf: no target
-    anchor_ok = np.isfinite(radius)
+        tmax = np.max(ts, axis=1)                        # -inf: no target
+    anchor_ok = np.isfinite(tmax)
     if rows is not None:
         keep = np.zeros(n, bool)
         keep[np.asarray(rows, dtype=np.int64)] = True
@@ -176,68 +232,107 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
     if column_class is None:
         col_lo, col_hi = 0, n
     else:
-        run = np.flatnonzero(cls_of_run == column_class)
+        run = np.flatnonzero(lab[starts] == column_class)
         col_lo, col_hi = (int(starts[run[0]]), int(ends[run[0]])) if run.size else (0, 0)
         anchor_ok &= lab != column_class
-    m = col_hi - col_lo
-    acc_list = []
-    if m == 0 or not anchor_ok.any():
-        return _finish([_Accumulator(n, k, d, gradient)], order, Xs, gradient, want_band, n, k)
+    ctx = dict(Zs=Zs, sq=sq, ts=ts, Xs=Xs, radius=tmax + margin + extra, tmax=tmax, lab=lab, starts=starts,
+               ends=ends, col_lo=col_lo, col_hi=col_hi, margin=float(margin), gamma=float(gamma),
+               slack=float(slack) if want_band else 0.0, want_band=want_band,
+               keep_pairs=None if keep_pairs is None else float(keep_pairs), dtype=dtype,
+               column_class=column_class, scales=scales)
+    if pairs is not None:
+        if not np.array_equal(pairs.order, order):
+            raise ValueError("the working set of pairs was made for other labels")
+        ok = anchor_ok[pairs.anchor]
+        if column_class is not None:
+            ok &= (pairs.impostor >= col_lo) & (pairs.impostor < col_hi)
+        a_s, l_s = pairs.anchor[ok], pairs.impostor[ok]
+        cuts = np.searchsorted(a_s, a_s[np.arange(0, a_s.size, 1 << 18)]) if a_s.size else np.empty(0, np.int64)
+        cuts = np.unique(np.append(cuts, a_s.size))
+        tasks = [("pairs", a_s[lo:hi], l_s[lo:hi]) for lo, hi in zip(np.append(0, cuts[:-1]), cuts) if hi > lo]
+    else:
+        m = col_hi - col_lo
+        tasks = []
+        if m > 0 and anchor_ok.any():
+            # candidates' augmented coordinates: [z, -|z|^2 / 2] against [z_i, 1] gives z_i.z - |z|^2 / 2
+            Zc_aug = np.empty((m, r + 1), dtype=dtype)
+            Zc_aug[:, :r] = Zs[col_lo:col_hi]
+            Zc_aug[:, r] = -0.5 * sq[col_lo:col_hi]
+            ctx.update(Zc_aug=Zc_aug, rtol=_GEMM_RTOL[dtype], sq_max=float(sq[col_lo:col_hi].max()))
+            block = int(max(1, min(4096, block_bytes // (m * (dtype.itemsize + 1) + 16))))
+            anchors = np.flatnonzero(anchor_ok)
+            tasks = [("block", anchors[s:s + block], None) for s in range(0, anchors.size, block)]
+    n_workers = max(1, min(int(workers or default_workers()), len(tasks)))
 
-    # candidates' augmented coordinates: [z, -|z|^2 / 2] against [z_i, 1] gives z_i.z - |z|^2 / 2
-    Zc_aug = np.empty((m, r + 1), dtype=dtype)
-    Zc_aug[:, :r] = Zs[col_lo:col_hi]
-    Zc_aug[:, r] = -0.5 * sq[col_lo:col_hi]
-    rtol = _GEMM_RTOL[dtype]
-    sq_max = float(sq[col_lo:col_hi].max())
-    per_row = m * (dtype.itemsize + 1) + 16
-    block = int(max(1, min(4096, block_bytes // per_row)))
-    anchors = np.flatnonzero(anchor_ok)
-    blocks = [anchors[s:s + block] for s in range(0, anchors.size, block)]
-    n_workers = max(1, min(int(workers or default_workers()), len(blocks)))
+    def run(task, acc):
+        kind, rows_or_a, l = task
+        if kind == "block":
+            rws, r_loc, l = _block_candidates(rows_or_a, acc, ctx)
+        else:
+            rws, r_loc = np.unique(rows_or_a, return_inverse=True)
+        if l is not None and l.size:
+            _candidate_terms(rws, r_loc, l, acc, ctx, check_radius=kind == "block")
 
-    ctx = dict(Zs=Zs, Zc_aug=Zc_aug, sq=sq, ts=ts, Xs=Xs, radius=radius, lab=lab, starts=starts, ends=ends,
-               col_lo=col_lo, col_hi=col_hi, margin=float(margin), gamma=float(gamma), slack=extra,
-               want_band=want_band, rtol=rtol, sq_max=sq_max, dtype=dtype, column_class=column_class)
     if n_workers == 1:
         acc = _Accumulator(n, k, d, gradient)
-        for b in blocks:
-            _process_block(b, acc, ctx)
-        acc_list.append(acc)
+        for task in tasks:
+            run(task, acc)
+        acc_list = [acc]
     else:
         from threadpoolctl import threadpool_limits
         lock = threading.Lock()
-        queue = iter(blocks)
+        queue = iter(tasks)
 
         def work():
             acc = _Accumulator(n, k, d, gradient)
             while True:
                 with lock:
-                    b = next(queue, None)
-                if b is None:
+                    task = next(queue, None)
+                if task is None:
                     return acc
-                _process_block(b, acc, ctx)
+                run(task, acc)
 
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n_workers) as pool:
             acc_list = [f.result() for f in [pool.submit(work) for _ in range(n_workers)]]
-    return _finish(acc_list, order, Xs, gradient, want_band, n, k)
+    res = _finish(acc_list, order, Xs, gradient, want_band, n, k)
+    if scales is not None:
+        # counts and delta sums of the triplets active at each grid point: those with j > g, plus delta >= 0
+        cnt = sum(np.asarray(a.profile_count, dtype=np.float64) * np.ones(scales.size + 1) for a in acc_list)
+        dsum = sum(np.asarray(a.profile_delta, dtype=np.float64) * np.ones(scales.size + 1) for a in acc_list)
+        pos = sum(a.profile_pos for a in acc_list)
+        suffix_c = np.cumsum(cnt[::-1])[::-1][1:] + pos[0]
+        suffix_d = np.cumsum(dsum[::-1])[::-1][1:] + pos[1]
+        res.scale_profile = (scales, suffix_c, suffix_d)
+    if keep_pairs is not None:
+        parts = [p for acc in acc_list for p in acc.pairs]
+        if parts:
+            a_s = np.concatenate([p[0] for p in parts])
+            l_s = np.concatenate([p[1] for p in parts])
+            srt = np.lexsort((l_s, a_s))
+            a_s, l_s = a_s[srt], l_s[srt]
+        else:
+            a_s = l_s = np.empty(0, np.int64)
+        res.pairs = PairSet(a_s, l_s, order, float(keep_pairs))
+    return res
 
 
-def _process_block(rows, acc: _Accumulator, c: dict) -> None:
-    """Radius test, exact re-check and hinge work for one block of anchors (sorted order)."""
-    Zs, sq, ts, radius, margin = c["Zs"], c["sq"], c["ts"], c["radius"], c["margin"]
+def _block_candidates(rows, acc, c):
+    """Radius test of one block of anchors (sorted order) against every candidate column."""
+    Zs, sq, radius = c["Zs"], c["sq"], c["radius"]
     col_lo, col_hi = c["col_lo"], c["col_hi"]
     dtype = c["dtype"]
     nb, m = rows.size, col_hi - col_lo
+    if acc.buffers is None or acc.buffers[0].shape[0] < nb:  # reused: fresh pages cost more than the product
+        acc.buffers = (np.empty((nb, m), dtype=dtype), np.empty((nb, m), dtype=bool))
+    G, mask = acc.buffers[0][:nb], acc.buffers[1][:nb]
     Zr = np.empty((nb, Zs.shape[1] + 1), dtype=dtype)
     Zr[:, :-1] = Zs[rows]
     Zr[:, -1] = 1.0
-    G = Zr @ c["Zc_aug"].T                    # z_i.z_l - |z_l|^2 / 2 = (|z_i|^2 - D_il) / 2
+    np.matmul(Zr, c["Zc_aug"].T, out=G)       # z_i.z_l - |z_l|^2 / 2 = (|z_i|^2 - D_il) / 2
     # D_il < radius_i + tol_i  <=>  G_il > (|z_i|^2 - radius_i - tol_i) / 2
     tol = 4 * c["rtol"] * (sq[rows] + c["sq_max"]) + 1e-12 * np.abs(radius[rows])
     thr = (0.5 * (sq[rows] - radius[rows] - tol)).astype(dtype)
-    mask = G > thr[:, None]
-    del G
+    np.greater(G, thr[:, None], out=mask)
     if c["column_class"] is None:             # blank the same-class slab of each run of anchors
         lab_r = c["lab"][rows]
         cuts = np.flatnonzero(np.diff(lab_r)) + 1
@@ -245,21 +340,48 @@ def _process_block(rows, acc: _Accumulator, c: dict) -> None:
             cls_run = np.searchsorted(c["lab"][c["starts"]], lab_r[lo])
             mask[lo:hi, c["starts"][cls_run] - col_lo:c["ends"][cls_run] - col_lo] = False
     flat = np.flatnonzero(mask)
-    del mask
-    if flat.size == 0:
-        return
     r_loc, cc = np.divmod(flat, m)
+    return rows, r_loc, cc + col_lo
+
+
+def _candidate_terms(rows, r_loc, l, acc: _Accumulator, c: dict, check_radius: bool) -> None:
+    """Exact distances, hinge terms and weights of candidate pairs ``(rows[r_loc], l)``.
+
+    ``rows`` are distinct anchors (sorted order) and ``r_loc`` ascending: the pairs come
+    row by row, as a block's scan or a working set yields them.
+    """
+    step = max(1024, (8 << 20) // (8 * c["Zs"].shape[1]))  # gathered rows: about 8 MiB at a time
+    for lo in range(0, r_loc.size, step):
+        rl = r_loc[lo:lo + step]
+        first, last = int(rl[0]), int(rl[-1]) + 1   # r_loc ascends: the chunk's rows are a range
+        _chunk_terms(rows[first:last], rl - first, l[lo:lo + step], acc, c, check_radius)
+
+
+def _chunk_terms(rows, r_loc, l, acc, c, check_radius):
+    Zs, ts, margin = c["Zs"], c["ts"], c["margin"]
+    nb = rows.size
     a = rows[r_loc]
-    l = cc + col_lo
     diff = Zs[a] - Zs[l]
     D = np.einsum("ij,ij->i", diff, diff)     # exact float64 distances of the candidates
-    keep = D < radius[a]
-    if not keep.all():
-        a, l, r_loc, D = a[keep], l[keep], r_loc[keep], D[keep]
+    if check_radius:
+        keep = D < c["radius"][a]
+        if not keep.all():
+            a, l, r_loc, D = a[keep], l[keep], r_loc[keep], D[keep]
+        if c["keep_pairs"] is not None:
+            near = D < c["tmax"][a] + margin + c["keep_pairs"]
+            acc.pairs.append((a[near], l[near]))
     acc.n_candidates += a.size
     if a.size == 0:
         return
     z = margin + ts[a] - D[:, None]           # (candidates, k); -inf in empty slots
+    if c["scales"] is not None:               # along s M: margin + s * delta, delta = t - D
+        delta = (z - margin)[np.isfinite(z)]
+        up = delta >= 0                       # active at every s > 0
+        acc.profile_pos += (int(up.sum()), float(delta[up].sum()))
+        dn = delta[~up]
+        j = np.searchsorted(c["scales"], margin / -dn, side="left")  # active at grid points below j
+        acc.profile_count += np.bincount(j, minlength=c["scales"].size + 1)
+        acc.profile_delta += np.bincount(j, dn, minlength=c["scales"].size + 1)
     acc.n_active += int(np.count_nonzero(z > 0))
     loss, hinge, w = hinge_terms(z, c["gamma"])
     acc.loss += loss
@@ -284,6 +406,126 @@ def _process_block(rows, acc: _Accumulator, c: dict) -> None:
             Wb = sp.csr_matrix((W_nz, inv, indptr), shape=(nb, ucols.size))
             acc.WX[rows] += Wb @ Xs[ucols]
             acc.WX[ucols] += Wb.T @ Xs[rows]
+
+
+def _is_numpy(xp) -> bool:
+    return xp is np or getattr(xp, "__name__", "") in ("numpy", "array_api_compat.numpy")
+
+
+def to_numpy(x) -> np.ndarray:
+    """A NumPy copy of an array of any array-API library (moved to the host first)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "get") and not hasattr(x, "__dlpack_device__"):  # pragma: no cover - old CuPy
+        return np.asarray(x.get())
+    import array_api_compat
+    if array_api_compat.is_cupy_array(x):  # pragma: no cover - needs a GPU
+        return x.get()
+    if array_api_compat.is_torch_array(x):  # pragma: no cover - torch not in CI
+        return x.detach().cpu().numpy()
+    return np.from_dlpack(x)
+
+
+def _sweep_dense(xp, device, Z, t, labels, margin, *, X, gamma, slack, keep_pairs, pairs, rows, column_class,
+                 scales, block_bytes) -> PassResult:
+    """The pass in the dense block form, in any array-API namespace ``xp`` (a GPU's library).
+
+    Each block of anchors forms its distances ``D_B``, the margins ``H_Bk`` of every
+    target, the weights ``W_B = sum_k h'(H_Bk)`` as dense arrays, and the gradient by the
+    products ``W_B X`` and ``W_B^T X_B``: three products per block and elementwise work, no
+    data-dependent shapes except for the band and the pairs asked for. On a GPU this is
+    faster than any sparse bookkeeping; on CPUs the sparse form of :func:`sweep` is.
+    Float64 throughout (the distances are exact to round-off).
+    """
+    if pairs is not None or scales is not None:
+        raise NotImplementedError("working sets of pairs and scale profiles run on NumPy arrays")
+    Z = np.asarray(Z, dtype=np.float64)
+    n, r = Z.shape
+    t = np.asarray(t, dtype=np.float64)
+    k = t.shape[1]
+    labels = np.asarray(labels)
+    order, lab, starts, ends = _class_order(labels)
+    f64 = xp.float64
+    put = (lambda a, dt=f64: xp.asarray(np.ascontiguousarray(a), dtype=dt, device=device))
+    Zs, ts, labs = put(Z[order]), put(t[order]), put(lab, xp.int64)
+    gradient = X is not None
+    Xs = put(np.asarray(X, dtype=np.float64)[order]) if gradient else None
+    sq = xp.sum(Zs * Zs, axis=1)
+    tmax_np = np.max(t[order], axis=1)
+    anchor_ok = np.isfinite(tmax_np)
+    if rows is not None:
+        keep = np.zeros(n, bool)
+        keep[np.asarray(rows, dtype=np.int64)] = True
+        anchor_ok &= keep[order]
+    col_lo, col_hi = 0, n
+    if column_class is not None:
+        run = np.flatnonzero(lab[starts] == column_class)
+        col_lo, col_hi = (int(starts[run[0]]), int(ends[run[0]])) if run.size else (0, 0)
+        anchor_ok &= lab != column_class
+    extra = max(float(slack) if slack is not None else 0.0, float(keep_pairs) if keep_pairs is not None else 0.0)
+    m = col_hi - col_lo
+    loss = hinge = wsum = 0.0
+    n_active = n_cand = 0
+    c = xp.zeros((n, k), dtype=f64, device=device)
+    LX = xp.zeros((n, Xs.shape[1]), dtype=f64, device=device) if gradient else None
+    band, kept = [], []
+    live = np.flatnonzero(anchor_ok)
+    if m and live.size:
+        Zc, sq_c, lab_c = Zs[col_lo:col_hi, :], sq[col_lo:col_hi], labs[col_lo:col_hi]
+        Xc = Xs[col_lo:col_hi, :] if gradient else None
+        ok_dev = put(anchor_ok, xp.bool)
+        step = int(max(1, min(8192, block_bytes // (8 * m * (k + 3)))))
+        lo_all, hi_all = int(live[0]), int(live[-1]) + 1
+        for lo in range(lo_all, hi_all, step):
+            hi = min(hi_all, lo + step)
+            D = sq[lo:hi, None] + sq_c[None, :] - 2.0 * (Zs[lo:hi, :] @ xp.permute_dims(Zc, (1, 0)))
+            valid = (labs[lo:hi, None] != lab_c[None, :]) & ok_dev[lo:hi, None]
+            tb = ts[lo:hi, :]
+            near = valid & (D < xp.max(tb, axis=1)[:, None] + margin + extra)
+            n_cand += int(xp.sum(xp.astype(near, xp.int64)))
+            W = xp.zeros_like(D)
+            neg_inf = xp.full_like(D, -xp.inf)
+            for q in range(k):
+                H = xp.where(valid, margin + tb[:, q:q + 1] - D, neg_inf)
+                lq, hq, wq = hinge_terms(H, gamma, xp)
+                loss, hinge = loss + lq, hinge + hq
+                n_active += int(xp.sum(xp.astype(H > 0, xp.int64)))
+                wsum += float(xp.sum(wq))
+                W = W + wq
+                c[lo:hi, q] = xp.sum(wq, axis=1)
+                if slack is not None:
+                    ii, jj = xp.nonzero(H > -slack)
+                    band.append((to_numpy(ii) + lo, np.full(int(ii.shape[0]), q), to_numpy(jj) + col_lo,
+                                 to_numpy(H[ii, jj])))
+            if keep_pairs is not None:
+                ii, jj = xp.nonzero(near & (D < xp.max(tb, axis=1)[:, None] + margin + float(keep_pairs)))
+                kept.append((to_numpy(ii) + lo, to_numpy(jj) + col_lo))
+            if gradient:
+                LX[lo:hi, :] = LX[lo:hi, :] + xp.sum(W, axis=1)[:, None] * Xs[lo:hi, :] - W @ Xc
+                LX[col_lo:col_hi, :] = (LX[col_lo:col_hi, :] + xp.sum(W, axis=0)[:, None] * Xc
+                                        - xp.permute_dims(W, (1, 0)) @ Xs[lo:hi, :])
+    c_np = np.empty((n, k))
+    c_np[order] = to_numpy(c)
+    imp = None
+    if gradient:
+        imp = to_numpy(xp.permute_dims(Xs, (1, 0)) @ LX)
+        imp = 0.5 * (imp + imp.T)
+    band_out = None
+    if slack is not None:
+        if band:
+            a_, s_, l_, z_ = (np.concatenate([b[q] for b in band]) for q in range(4))
+            band_out = (order[a_], s_.astype(np.int64), order[l_], z_)
+        else:
+            e = np.empty(0, np.int64)
+            band_out = (e, e.copy(), e.copy(), np.empty(0))
+    res = PassResult(loss=loss, hinge=hinge, n_active=n_active, weight_sum=wsum, target_weights=c_np,
+                     impostor_matrix=imp, band=band_out, n_candidates=n_cand)
+    if keep_pairs is not None:
+        a_s = np.concatenate([p_[0] for p_ in kept]) if kept else np.empty(0, np.int64)
+        l_s = np.concatenate([p_[1] for p_ in kept]) if kept else np.empty(0, np.int64)
+        srt = np.lexsort((l_s, a_s))
+        res.pairs = PairSet(a_s[srt].astype(np.int64), l_s[srt].astype(np.int64), order, float(keep_pairs))
+    return res
 
 
 def _finish(accs, order, Xs, gradient, want_band, n, k) -> PassResult:
@@ -327,7 +569,8 @@ class Evaluation:
     ``loss``, ``hinge`` and ``n_active`` as in :class:`PassResult`; ``weight_sum = sum_t h'(z_t)``;
     ``K = sum_t h'(z_t) A_t`` in the metric's shape (None unless asked); ``band`` the
     triplets with ``z_t > -slack`` as :class:`~convexmetric.triplets.ActiveTriplets`
-    (None unless asked).
+    (None unless asked); ``pairs`` the working set of impostor pairs (one
+    :class:`PairSet`, or one per class for one metric per class) when asked.
     """
 
     loss: float
@@ -336,6 +579,10 @@ class Evaluation:
     weight_sum: float
     K: np.ndarray | None
     band: object | None
+    pairs: object | None = None
+    objective: float | None = None       # filled by LMNNProblem.evaluate
+    smoothed: float | None = None
+    gradient: np.ndarray | None = None
 
 
 class EnumeratedSweep:
@@ -345,8 +592,11 @@ class EnumeratedSweep:
         self.problem = problem
         self.triplets = triplets
 
-    def evaluate(self, emb, *, gamma=0.0, slack=None, gradient=False, anchors=None) -> Evaluation:
+    def evaluate(self, emb, *, gamma=0.0, slack=None, gradient=False, anchors=None, keep_pairs=None,
+                 pairs=None) -> Evaluation:
         from .triplets import ActiveTriplets
+        if keep_pairs is not None or pairs is not None:
+            raise ValueError("working sets of pairs are for implicit problems; a listed one is its own working set")
         p, ts = self.problem, self.triplets
         if anchors is not None:  # keys are sorted by anchor: take contiguous slices
             anchors = np.unique(np.asarray(anchors, dtype=np.int64))
@@ -375,19 +625,22 @@ class BlockSweep:
         self.problem = problem
         self.workers = workers
 
-    def evaluate(self, emb, *, gamma=0.0, slack=None, gradient=False, anchors=None) -> Evaluation:
+    def evaluate(self, emb, *, gamma=0.0, slack=None, gradient=False, anchors=None, keep_pairs=None,
+                 pairs=None) -> Evaluation:
         from .problem import _laplacian_product
         from .triplets import ActiveTriplets, TripletSet
         p = self.problem
         t = np.where(p.targets >= 0, p.target_sq_dists(emb), -np.inf)
-        common = dict(gamma=gamma, slack=slack, rows=anchors, block_bytes=p.block_bytes,
-                      search_dtype=p.search_dtype, workers=self.workers, X=p.X if gradient else None)
+        common = dict(gamma=gamma, slack=slack, rows=anchors, block_bytes=p.block_bytes, keep_pairs=keep_pairs,
+                      search_dtype=p.search_dtype, workers=self.workers, X=p.X if gradient else None,
+                      backend=p.backend, device=p.device)
         stacked = p.n_metrics > 1
         if stacked:
-            runs = [(c, sweep(emb.Z[c], t, p.labels, p.margin, column_class=c, **common))
+            runs = [(c, sweep(emb.Z[c], t, p.labels, p.margin, column_class=c,
+                              pairs=None if pairs is None else pairs[c], **common))
                     for c in range(p.n_metrics)]
         else:
-            runs = [(None, sweep(emb.Z, t, p.labels, p.margin, **common))]
+            runs = [(None, sweep(emb.Z, t, p.labels, p.margin, pairs=pairs, **common))]
         loss = sum(r.loss for _, r in runs)
         hinge = sum(r.hinge for _, r in runs)
         n_active = sum(r.n_active for _, r in runs)
@@ -409,4 +662,7 @@ class BlockSweep:
             keys = (a * p.n + p.targets[a, s]) * p.n + l
             order = np.argsort(keys, kind="stable")
             band = ActiveTriplets(TripletSet.from_keys(keys[order], p.n), z[order], float(slack))
-        return Evaluation(loss, hinge, n_active, wsum, K, band)
+        kept = None
+        if keep_pairs is not None:
+            kept = tuple(r.pairs for _, r in runs) if stacked else runs[0][1].pairs
+        return Evaluation(loss, hinge, n_active, wsum, K, band, kept)
