@@ -178,12 +178,24 @@ class LMNNProblem:
         the library and device of ``X`` itself when it is a PyTorch or CuPy array, else
         NumPy. Everything else (targets, certificates, solvers' small algebra) runs in
         NumPy; only the passes, which hold nearly all the arithmetic, move.
+    executor : dask.distributed.Client, optional
+        Run each pass over implicit triplets as Dask tasks, one per range of anchors
+        (:mod:`convexmetric.distributed`); ``X`` may then be a ``dask.array`` chunked by
+        rows. Solvers and certificates are unchanged.
     """
 
     def __init__(self, X, y, k: int = 3, mu: float = 0.5, margin: float = 1.0, *,
                  targets=None, triplets="auto", max_enumerated: int = DEFAULT_MAX_ENUMERATED,
-                 block_bytes: int = DEFAULT_BLOCK_BYTES, search_dtype="float64", backend=None, device=None):
+                 block_bytes: int = DEFAULT_BLOCK_BYTES, search_dtype="float64", backend=None, device=None,
+                 executor=None):
         self.backend, self.device = _array_backend(X, backend, device)
+        if executor is not None and not (hasattr(executor, "submit") and hasattr(executor, "scatter")):
+            raise TypeError(f"executor must be a dask.distributed Client, got {type(executor).__name__}")
+        if executor is not None and self.backend is not None:
+            raise ValueError("choose an array backend or a Dask executor, not both")
+        self.executor = executor
+        # rows that arrive as a dask.array, chunk by chunk, are gathered here (the client)
+        X, y = (v.compute() if type(v).__module__.split(".")[0] == "dask" else v for v in (X, y))
         self.X, self.y, self.classes, self.labels = _validate_data(X, y)
         self.n, self.d = self.X.shape
         self.mu = check_real("mu", mu, "a real number strictly between 0 and 1", lambda v: 0.0 < v < 1.0)

@@ -218,9 +218,11 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         extra = max(extra, margin / scales[0] - margin)
 
     order, lab, starts, ends = _class_order(labels)
-    Zs = Z[order]
-    ts = t[order]
-    Xs = np.asarray(X, dtype=np.float64)[order] if gradient else None
+    if np.all(np.diff(labels) >= 0):  # already class-sorted (e.g. a Dask task's data): no copies
+        Zs, ts, Xs = Z, t, (np.asarray(X, dtype=np.float64) if gradient else None)
+    else:
+        Zs, ts = Z[order], t[order]
+        Xs = np.asarray(X, dtype=np.float64)[order] if gradient else None
     sq = np.einsum("ij,ij->i", Zs, Zs)
     with np.errstate(invalid="ignore"):
         tmax = np.max(ts, axis=1)                        # -inf: no target
@@ -624,6 +626,17 @@ class BlockSweep:
     def __init__(self, problem, workers=None):
         self.problem = problem
         self.workers = workers
+        self._run = sweep
+        if getattr(problem, "executor", None) is not None:  # a Dask client: blocks become tasks
+            from .distributed import DaskPass
+            self._run = DaskPass(problem.executor, problem.labels, problem.X)
+
+    def profile(self, emb, scales, anchors=None):
+        """``(scales, count, delta_sum)`` along multiples of the metric (see ``sweep(scales=...)``)."""
+        p = self.problem
+        t = np.where(p.targets >= 0, p.target_sq_dists(emb), -np.inf)
+        return self._run(emb.Z, t, p.labels, p.margin, rows=anchors, scales=scales, block_bytes=p.block_bytes,
+                         search_dtype=p.search_dtype, workers=self.workers).scale_profile
 
     def evaluate(self, emb, *, gamma=0.0, slack=None, gradient=False, anchors=None, keep_pairs=None,
                  pairs=None) -> Evaluation:
@@ -636,11 +649,11 @@ class BlockSweep:
                       backend=p.backend, device=p.device)
         stacked = p.n_metrics > 1
         if stacked:
-            runs = [(c, sweep(emb.Z[c], t, p.labels, p.margin, column_class=c,
-                              pairs=None if pairs is None else pairs[c], **common))
+            runs = [(c, self._run(emb.Z[c], t, p.labels, p.margin, column_class=c,
+                                  pairs=None if pairs is None else pairs[c], **common))
                     for c in range(p.n_metrics)]
         else:
-            runs = [(None, sweep(emb.Z, t, p.labels, p.margin, pairs=pairs, **common))]
+            runs = [(None, self._run(emb.Z, t, p.labels, p.margin, pairs=pairs, **common))]
         loss = sum(r.loss for _, r in runs)
         hinge = sum(r.hinge for _, r in runs)
         n_active = sum(r.n_active for _, r in runs)

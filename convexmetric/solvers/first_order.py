@@ -87,12 +87,7 @@ def scale_profile(problem, M0, grid, rows=None):
     value (:func:`convexmetric.sweep.sweep` with ``scales=``). With ``rows`` (a sample of
     anchors) the hinge part is scaled up by ``n / len(rows)``: an estimate.
     """
-    from ..sweep import sweep
-    emb = problem.embed(M0)
-    t = np.where(problem.targets >= 0, problem.target_sq_dists(emb), -np.inf)
-    res = sweep(emb.Z, t, problem.labels, problem.margin, rows=rows, scales=grid, block_bytes=problem.block_bytes,
-                search_dtype=problem.search_dtype)
-    s, count, dsum = res.scale_profile
+    s, count, dsum = problem.sweeper.profile(problem.embed(M0), grid, rows)
     factor = 1.0 if rows is None else problem.n / len(rows)
     pull = (1 - problem.mu) * problem.pull_value(M0)
     return pull * s + problem.mu * factor * (problem.margin * count + s * dsum)
