@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .neighbors import select_targets
 from .problem import LMNNProblem
-from .solvers import REGISTRY, Solver, choose_solver_with_reason, get_solver
+from .solvers import REGISTRY, Solver, auto_defaults, choose_solver_with_reason, get_solver
 
 logger = logging.getLogger(__name__)
 
@@ -250,15 +250,18 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             if isinstance(self.solver, Solver):
                 solver = self.solver
             else:
-                name = self.solver
+                name, auto = self.solver, {}
                 if name == "auto":
                     name, reason = choose_solver_with_reason(problem)
                     logger.info("solver='auto' picked %r: %s", name, reason)
-                opts = self._solver_options(name, time_left, seed)
+                    auto = auto_defaults(problem, name)
+                opts = {**auto, **self._solver_options(name, time_left, seed)}
                 if M is not None:
                     opts["warm_start"] = M
                 solver = get_solver(name, **opts)
             res = solver.solve(problem)
+            if not isinstance(self.solver, Solver) and self.solver == "auto":
+                res.info["auto"] = {"solver": name, "reason": reason}
             self.results_.append(res)
             M = res.M
             logger.info("LMNN pass %d: %r", p + 1, res)

@@ -171,7 +171,7 @@ def test_verbose_talks_without_logging_configured(iris_std, capsys, monkeypatch)
     assert "convexmetric.solvers: fista it 0" in err and "LMNN pass 1" in err
     assert (list(log.handlers), log.level) == before            # the temporary handler is gone
     LMNN(tol=1e-3, verbose=1).fit(X, y)
-    assert "solver='auto' picked 'hybrid': d = 4 <= 32" in capsys.readouterr().err
+    assert "solver='auto' picked 'hybrid': d = 4 <= 16" in capsys.readouterr().err
 
 
 def test_verbose_uses_configured_logging_without_duplicates(iris_std, caplog, capsys, monkeypatch):

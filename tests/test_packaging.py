@@ -64,7 +64,7 @@ def test_cli_main_job_runs_and_certifies():
     assert "k = 3 target neighbours, mu = 0.5, margin = 1" in text
     assert "StandardScaler fitted on the training split" in text
     assert "stratified train/test, test fraction 0.3, seed 0: 105 training, 45 held-out" in text
-    assert "solver: hybrid, chosen by 'auto'\n  because d = 4 <= 32" in text
+    assert "solver: hybrid, chosen by 'auto'\n  because d = 4 <= 16" in text
     steps = text[text.index("next steps:"):]
     assert "--solver band-ipm" in steps and "convexmetric.estimator.LMNN" in steps and "convexmetric-repro" in steps
     assert out.stderr == ""

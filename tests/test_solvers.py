@@ -108,6 +108,8 @@ def test_auto_picks_by_dimension_and_logs(caplog):
         r = solve(p)
     assert "picked 'hybrid'" in caplog.text
     assert r.solver == "hybrid" and r.status == "optimal"
+    assert r.info["auto"]["solver"] == "hybrid" and "d = 3" in r.info["auto"]["reason"]
+    assert r.options["tol"] == 1e-3  # auto's default target
     Xbig = np.random.default_rng(0).standard_normal((80, 40))
     assert choose_solver(LMNNProblem(Xbig, np.arange(80) % 2)) == "band-ipm"
     # band-ipm learns one metric: a multi-metric problem of the same size gets FISTA
@@ -265,8 +267,8 @@ def test_auto_choice_comes_with_its_reason(monkeypatch):
     big = LMNNProblem(Xbig, np.arange(80) % 2)
     with pytest.warns(UserWarning, match="do not span"):      # 40 points per class in 40 dimensions
         multi = MultiMetricProblem(Xbig, np.arange(80) % 2)
-    for p, expect, words in [(small, "hybrid", "d = 3 <= 32"), (big, "band-ipm", "d = 40 > 32"),
-                             (multi, "fista", "2 metrics")]:
+    for p, expect, words in [(small, "hybrid", "d = 3 <= 16"), (big, "band-ipm", "d = 40 > 16"),
+                             (multi, "fista", "one metric per class")]:
         name, reason = choose_solver_with_reason(p)
         assert name == expect == choose_solver(p) and words in reason, reason
     # without the SDP packages the rule falls through, and says why

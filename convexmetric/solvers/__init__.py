@@ -93,57 +93,76 @@ def get_solver(name: str, **options) -> Solver:
 
 
 #: ``solver="auto"`` uses the exact hybrid up to this dimension (measured on n = 300,
-#: T = 180 000: 5 s at d = 20, 16 s at d = 30; an earlier prototype of the hybrid
-#: needed 292 s at d = 50).
-AUTO_EXACT_MAX_DIM = 32
+#: T = 180 000: 0.4 s at d = 10, 5 s at d = 20, 16-21 s at d = 30, where band-ipm is faster).
+AUTO_EXACT_MAX_DIM = 16
+
+#: The certified relative gap ``solver="auto"`` aims for unless ``tol`` is given: fit for
+#: classification (the kNN errors of metrics 1e-3 apart agree), and reached fast.
+AUTO_TOL = 1e-3
+
+#: Iteration budget ``auto`` gives a problem whose certificate is weak (singular pull matrix).
+AUTO_WEAK_MAX_ITER = 500
 
 
 def choose_solver_with_reason(problem) -> tuple[str, str]:
     """The solver ``"auto"`` picks for ``problem`` and a one-line reason.
 
-    The rule: ``factored`` on working sets for one metric with at least
-    :data:`~convexmetric.solvers.factored.WORKING_SET_MIN_TRIPLETS` implicit triplets
-    (MNIST-sized problems, where each full pass costs seconds); the exact ``hybrid`` up
-    to :data:`AUTO_EXACT_MAX_DIM` features; else
-    ``band-ipm`` (also exact) for one metric whose pull matrix is definite on the
-    data's span (measured: digits d = 64 certified to 5e-6 in 7 s, synthetic d = 50 to
-    4.5e-5 in 42 s, Isolet d = 172 to 2.5e-3 in 5 min, where FISTA certified 4e-2,
-    5e-2 and 2.5e-2); else ``fista``. A solver whose packages are missing is skipped.
+    The rule, first match:
+
+    1. one metric and at least :data:`~convexmetric.solvers.factored.WORKING_SET_MIN_TRIPLETS`
+       implicit triplets (MNIST-sized: each full pass costs seconds): ``factored`` on
+       working sets of impostor pairs (full MNIST: 1.4 % 3-NN error in about 3 minutes);
+    2. ``d <= AUTO_EXACT_MAX_DIM``: the exact ``hybrid`` (Wine: 1 s to a gap of 1e-9);
+    3. one metric whose pull matrix is definite on the data's span: ``band-ipm``, the
+       factored first-order phase handing over to the margin-band interior point once
+       its own certificate is close (digits: 1e-3 in under 2 s, 1e-4 in under 3 s);
+    4. one metric, singular pull matrix: ``factored`` with an iteration budget
+       (:data:`AUTO_WEAK_MAX_ITER`): strong duality may fail there, so the certified gap
+       may stay large, and the reason says so;
+    5. one metric per class: ``hybrid`` for listed triplets at ``d <= 32``, else ``fista``.
+
+    A solver whose packages are missing is skipped.
 
     Returns
     -------
     name : str
         A registry name.
     reason : str
-        Why, in words, for logs and the command line.
+        Why, in words, for logs, the command line and ``result.info["auto"]``.
     """
     names = available_solvers()
     d, limit = problem.d, AUTO_EXACT_MAX_DIM
     from .factored import WORKING_SET_MIN_TRIPLETS
-    if (not problem.is_enumerated and problem.n_metrics == 1
-            and problem.n_candidate_triplets >= WORKING_SET_MIN_TRIPLETS):
+    one = problem.n_metrics == 1
+    if one and not problem.is_enumerated and problem.n_candidate_triplets >= WORKING_SET_MIN_TRIPLETS:
         return "factored", (f"{problem.n_candidate_triplets:.3g} implicit triplets: every full pass costs "
                             "seconds, so L-BFGS on the factor L iterates on working sets of impostor pairs "
                             "between full passes (measured: full MNIST); its result is certified like any other")
     if "hybrid" in names and d <= limit:
         return "hybrid", (f"d = {d} <= {limit}: the exact hybrid (a short FISTA warm start, then the "
                           "exact SDP on the few triplets near the margin) is fast at this size")
-    one_definite = problem.n_metrics == 1 and problem._pull_definite
-    if "band-ipm" in names and one_definite:
-        why = (f"d = {d} > {limit}, where the SDP of 'hybrid' gets slow" if d > limit
-               else "'hybrid' needs cvxpy and clarabel, which are not installed")
-        return "band-ipm", (f"{why}; one metric with a definite pull matrix, so the exact "
-                            "margin-band interior point applies")
-    if d <= limit:
-        why = "'hybrid' needs cvxpy and clarabel, which are not installed"
-    elif problem.n_metrics != 1:
-        why = f"d = {d} > {limit} and {problem.n_metrics} metrics ('band-ipm' learns one)"
-    elif not problem._pull_definite:
-        why = (f"d = {d} > {limit} and the target differences do not span the data "
-               "('band-ipm' needs a definite pull matrix)")
-    else:
-        why = f"d = {d} > {limit} and 'band-ipm' is unavailable"
-    return "fista", f"{why}; the first-order FISTA still certifies its result"
+    if one and problem._pull_definite and "band-ipm" in names:
+        why = (f"d = {d} > {limit}" if d > limit
+               else f"d = {d}, but 'hybrid' needs cvxpy and clarabel, which are not installed")
+        return "band-ipm", (f"{why}: L-BFGS on the factor until its own certificate is close, then the exact "
+                            "margin-band interior point (a definite pull matrix makes it apply)")
+    if one:
+        return "factored", ("the target differences do not span the data (singular pull matrix): strong "
+                            "duality may fail and certificates are weak there, so L-BFGS on the factor runs "
+                            f"to an iteration budget ({AUTO_WEAK_MAX_ITER}) rather than to a gap it may never "
+                            "prove; consider fewer features (PCA) or a larger k")
+    if "hybrid" in names and d <= 32 and problem.is_enumerated:
+        return "hybrid", f"one metric per class, d = {d} <= 32 and listed triplets: the exact hybrid"
+    return "fista", (f"one metric per class at d = {d}: the first-order FISTA (the exact solvers would be "
+                     "slow here); it certifies its result")
+
+
+def auto_defaults(problem, name: str) -> dict:
+    """The options ``"auto"`` gives the solver it chose (the caller's own options win)."""
+    out = {"tol": AUTO_TOL}
+    if name == "factored" and problem.n_metrics == 1 and not problem._pull_definite:
+        out["max_iter"] = AUTO_WEAK_MAX_ITER
+    return out
 
 
 def choose_solver(problem) -> str:
@@ -159,7 +178,10 @@ def solve(problem, solver="auto", **options):
     problem : LMNNProblem
     solver : str or Solver
         A registry name (see :func:`available_solvers`), ``"auto"``, or a solver
-        instance (then ``options`` must be empty).
+        instance (then ``options`` must be empty). ``"auto"`` picks by the problem
+        (:func:`choose_solver_with_reason`), aims for a certified relative gap of
+        :data:`AUTO_TOL` unless ``tol`` is given, and stores its choice and the reason
+        in ``result.info["auto"]``.
     **options
         Solver options (see each solver's docstring).
     """
@@ -170,8 +192,11 @@ def solve(problem, solver="auto", **options):
     if solver == "auto":
         solver, reason = choose_solver_with_reason(problem)
         logger.info("solver='auto' picked %r for %r: %s", solver, problem, reason)
+        res = get_solver(solver, **{**auto_defaults(problem, solver), **options}).solve(problem)
+        res.info["auto"] = {"solver": solver, "reason": reason}
+        return res
     return get_solver(solver, **options).solve(problem)
 
 
-__all__ = ["REGISTRY", "SolverEntry", "Solver", "StopSolver", "available_solvers", "choose_solver",
+__all__ = ["REGISTRY", "SolverEntry", "Solver", "StopSolver", "auto_defaults", "available_solvers", "choose_solver",
            "choose_solver_with_reason", "get_solver", "register", "solve"]

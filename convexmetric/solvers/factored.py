@@ -137,6 +137,10 @@ class FactoredSolver(Solver):
         2.6e-2 from FISTA's duals).
         """
         from ..certificate import gap_floor, relative_gap
+        self._n_bounds = getattr(self, "_n_bounds", 0) + 1
+        if not problem._pull_definite and self._n_bounds % 50 != 1:
+            # the weak bound bisects over eigenvalue problems: too dear for every iteration
+            return self._best_lb, relative_gap(ev.objective - self._best_lb, ev.objective, gap_floor(problem))
         dual = DualAggregate(ev.K, ev.weight_sum, f"smoothed(gamma={self._last_gamma:g})")
         lb = problem.lower_bound(dual, ev.objective).value
         if lb > self._best_lb:

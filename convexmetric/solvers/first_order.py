@@ -102,12 +102,11 @@ def _best_multiple_by_profile(problem, M0, sample: int = 1000) -> float:
     moves (a rare second pass).
     """
     rng = np.random.default_rng(0)
-    rows = np.sort(rng.choice(problem.n, size=min(sample, problem.n), replace=False))
+    rows = np.sort(rng.choice(problem.n, size=min(sample, max(problem.n // 8, 1)), replace=False))
     coarse = 2.0 ** np.arange(-4.0, 6.0 + 1e-9, 1.0 / 16)
-    s_hat = float(coarse[np.argmin(scale_profile(problem, M0, coarse, rows))])
-    lo = s_hat / 2
+    lo, span = float(coarse[np.argmin(scale_profile(problem, M0, coarse, rows))]) / 2, 32.0
     for _ in range(6):
-        grid = lo * 1.005 ** np.arange(int(np.ceil(np.log(32) / np.log(1.005))) + 1)
+        grid = lo * 1.005 ** np.arange(int(np.ceil(np.log(span) / np.log(1.005))) + 1)
         f = scale_profile(problem, M0, grid)
         g = int(np.argmin(f))
         if 0 < g < grid.size - 1 or (g == grid.size - 1 and grid[-1] >= 2.0 ** 20):
@@ -122,10 +121,11 @@ def best_multiple(problem, M0, max_calls: int = 20) -> float:
     Listed triplets, and one metric per class: exact, by :func:`best_scaling` windows.
     Each call searches ``[c / 4, inf)`` exactly at the cost of one impostor search with a
     modest radius; when the minimiser sits at the window's lower end, the window moves
-    down by 4x. Large implicit problems: on a 0.5 % grid from one full pass
-    (:func:`scale_profile`), where ten searches would cost ten passes.
+    down by 4x. Implicit problems: on a 0.5 % grid from one full pass
+    (:func:`scale_profile`; large ones locate the window on a sample of anchors first),
+    where ten searches would cost ten passes.
     """
-    if not problem.is_enumerated and problem.n_metrics == 1 and problem.n > 4000:
+    if not problem.is_enumerated and problem.n_metrics == 1:
         return _best_multiple_by_profile(problem, M0)
     c = 1.0
     for _ in range(int(max_calls)):
