@@ -22,7 +22,7 @@ from .triplets import ActiveTriplets, TripletSet, TripletWeights
 logger = logging.getLogger(__name__)
 
 #: Above this many candidate triplets, ``triplets="auto"`` keeps them implicit.
-DEFAULT_MAX_ENUMERATED = 2_000_000
+DEFAULT_MAX_ENUMERATED = 200_000
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ def test_band_ipm_hands_over_even_when_the_first_phase_never_reaches_the_handove
     """An unreachable handover gap must not loop forever: the band runs once the first-order
     run stops by itself or has had its bursts."""
     p, exact = synthetic_d8
-    r = solve(p, "band-ipm", tol=1e-8, handover_gap=1e-15, first_iters=5, max_attempts=2)
+    r = solve(p, "band-ipm", tol=1e-8, handover_gap=1e-15, first_iters=40, max_attempts=2)
     assert r.status == "optimal"
     assert r.fun == pytest.approx(exact.fun, rel=1e-8)
     assert any(h.get("phase") == "band" for h in r.history)

@@ -14,6 +14,7 @@ and at least as long as the failed attempt took, and the band solve is tried aga
 """
 from __future__ import annotations
 
+from ..dual import dual_ascent
 from ..interior import solve_margin_band
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
 from .base import Solver, StopSolver
@@ -51,12 +52,17 @@ class BandInteriorSolver(Solver):
         ``m x m`` matrix per iteration; default 2500).
     max_attempts : int
         Band solves before giving up (default 4).
+    ascent_iters : int
+        Before each band solve, this many iterations of first-order ascent on the dual
+        (:func:`convexmetric.dual.dual_ascent`, a fraction of a second); when they
+        certify ``tol`` the interior point is not needed (synthetic d = 50: 3e-2 to 6e-4
+        in 0.5 s). 0 turns it off.
     """
 
     name = "band-ipm"
     exact = True
-    defaults = dict(tol=1e-6, first="factored", first_iters=200, first_options=None, handover_gap=None,
-                    band=0.01, max_free=2500, max_attempts=4, max_rounds=6)
+    defaults = dict(tol=1e-6, first="factored", first_iters=100, first_options=None, handover_gap=None,
+                    band=0.01, max_free=2500, max_attempts=4, max_rounds=6, ascent_iters=40)
 
     def _first_phase(self, problem, M, iters, gap_target):
         """A burst of the first-order phase; returns (metric, certified gap, whether it hit its budget)."""
@@ -107,14 +113,21 @@ class BandInteriorSolver(Solver):
                 if gap <= o["tol"]:  # the first-order phase already certifies tol
                     status = OPTIMAL
                     break
-                # too rough for the band: keep going first, unless the first-order run
-                # converged by itself (more of it would not help) or has had its turns
-                if gap > handover and hit_budget and bursts < 2 * int(o["max_attempts"]):
-                    iters *= 2
-                    continue
+                # the burst ended at its budget or at the handover gap: the band takes over
+                # either way (the smoothed dual can lag far behind the primal, e.g. k = 1)
             need_first = True
             attempt += 1
             f = problem.objective(M)
+            if o["ascent_iters"]:  # cheap first: first-order ascent on the dual from this start
+                asc = dual_ascent(problem, M, objective_value=f, band=o["band"], iterations=int(o["ascent_iters"]),
+                                  time_limit=self.remaining())
+                cert = problem.certificate(M, alpha=asc.dual, polish=False)
+                self.duals.append(asc.dual)
+                self.record(nit, M, cert.objective, phase="dual ascent", lower_bound=cert.lower_bound,
+                            relative_gap=cert.relative_gap, free=asc.n_free, ascent_iterations=asc.iterations)
+                if cert.relative_gap <= o["tol"]:
+                    status, dual = OPTIMAL, [asc.dual]
+                    break
             left = self.remaining()
             best = {"M": M, "f": f, "cert": None}
 
