@@ -51,6 +51,13 @@ def _gemm_rtol(dtype, r: int) -> float:
     return max(2.2 * (r + 3) * u, 1e-10)
 
 
+#: Below this many anchor-candidate entries (or working-set pairs) a pass runs on one
+#: thread: measured on two cores, a second thread gained nothing up to n = 3 000 points
+#: (1 500 x 64: 500 vs 519 ms) and 1.5x at n = 6 000 (9.1 s vs 6.2 s); see
+#: ``benchmarks/defaults.py``.
+PARALLEL_MIN_ENTRIES = 10_000_000
+
+
 def default_workers() -> int:
     """Worker threads for a pass: the cores this process may use."""
     try:
@@ -227,7 +234,8 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
     search_dtype : float32 or float64
         Precision of the distance product; candidates are re-checked in float64.
     workers : int, optional
-        Worker threads (default: the usable cores).
+        Worker threads (default: one below :data:`PARALLEL_MIN_ENTRIES` entries, else the
+        usable cores).
     backend, device : array namespace and device, optional
         Run the pass on another array library (PyTorch or CuPy on a GPU, or any array
         API namespace) by the dense block form (:func:`_sweep_dense`); the inputs are
@@ -300,7 +308,10 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
             block = int(max(1, min(4096, block_bytes // (m * (dtype.itemsize + 1) + 16))))
             anchors = np.flatnonzero(anchor_ok)
             tasks = [("block", anchors[s:s + block], None) for s in range(0, anchors.size, block)]
-    n_workers = max(1, min(int(workers or default_workers()), len(tasks)))
+    if workers is None:  # measured: a second thread pays from about 10^7 entries a pass (n ~ 3 000)
+        entries = len(pairs) if pairs is not None else int(anchor_ok.sum()) * (col_hi - col_lo)
+        workers = 1 if entries < PARALLEL_MIN_ENTRIES else default_workers()
+    n_workers = max(1, min(int(workers), len(tasks)))
 
     def run(task, acc):
         kind, rows_or_a, l = task
