@@ -110,17 +110,32 @@ def dual_ascent(problem, M, *, objective_value: float | None = None, band: float
         return lam_all, vecs
 
     def value(alpha, lam_all, tau=0.0):
-        """The bound (``tau = 0``) or its soft-minimum surrogate, which is below it."""
+        """The bound (``tau = 0``) or its soft-minimum surrogate, which is below it.
+
+        The better of the bounded-region bound ``mu m sum(alpha) + rho min(0, lambda)``
+        and the scaling bound ``mu m tau sum(alpha)``, ``tau = min(1, (1 - mu) / (1 - mu -
+        lambda))``, with ``lambda = lambda_min(S(alpha), P)``: near the optimum the
+        scaling bound degrades only in proportion to the violation, not by ``rho`` times it.
+        """
         lam = np.concatenate(lam_all)
         lmin = lam.min()
         if tau > 0:
             lmin = lmin - tau * np.log(np.exp(-(lam - lmin) / tau).sum())
-        return mu * m * (n_one + alpha.sum()) + rho * min(0.0, lmin), lmin
+        total = mu * m * (n_one + alpha.sum())
+        scale = total * min(1.0, (1 - mu) / max(1 - mu - lmin, 1e-300))
+        return max(total + rho * min(0.0, lmin), scale), lmin
 
     def gradient(alpha, lam_all, vecs, lmin, tau):
         g = np.full(alpha.size, mu * m)
         if lmin >= 0:
             return g
+        total = mu * m * (n_one + alpha.sum())
+        ball = total + rho * lmin
+        denom = 1 - mu - lmin
+        scale = total * (1 - mu) / denom
+        # d lambda / d alpha_t from the bottom eigenvectors, then the chain rule of the larger bound
+        coef = rho if ball >= scale else total * (1 - mu) / denom ** 2
+        g = g if ball >= scale else g * (1 - mu) / denom
         lo = min(lam[0] for lam in lam_all)
         total = sum(np.exp(-(lam - lo) / tau).sum() for lam in lam_all)
         h = np.zeros(a.size)
@@ -131,7 +146,7 @@ def dual_ascent(problem, M, *, objective_value: float | None = None, band: float
                 continue
             proj = D[idx] @ vecs[c][:, keep]                # pairs of block c on its bottom eigenvectors
             h[idx] = (proj * proj) @ w[keep]
-        return g + rho * mu * (h[tp] - h[ip])
+        return g + coef * mu * (h[tp] - h[ip])
 
     if start is not None:
         from .interior import _values_on
@@ -151,9 +166,9 @@ def dual_ascent(problem, M, *, objective_value: float | None = None, band: float
     # ascent on the smooth surrogate (soft minimum of width tau, a valid bound itself), with
     # tau shrinking as the bottom eigenvalues close in; the true bound is tracked and the best kept
     tau = max(0.5 * abs(lmin), 1e-9 * (1 - mu))
-    step = 1.0 / max(rho * mu * max(np.abs(D).max(), 1e-300) ** 2, 1e-300)
+    step = 1.0 / max(rho * mu * max(np.abs(D).max(initial=0.0), 1e-300) ** 2, 1e-300)
     it = 0
-    for it in range(1, int(iterations) + 1):
+    for it in range(1, int(iterations) + 1 if alpha.size else 1):
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
         s_val, s_min = value(alpha, lam_all, tau)
