@@ -109,8 +109,9 @@ def choose_solver_with_reason(problem) -> tuple[str, str]:
 
     The rule, first match:
 
-    1. one metric and at least :data:`~convexmetric.solvers.factored.WORKING_SET_MIN_TRIPLETS`
-       implicit triplets (MNIST-sized: each full pass costs seconds): ``factored`` on
+    1. one metric and a full pass of at least
+       :data:`~convexmetric.solvers.factored.WORKING_SET_MIN_PASS_COST` multiply-adds
+       (MNIST-sized: each full pass costs seconds): ``factored`` on
        working sets of impostor pairs (full MNIST: 1.4 % 3-NN error in about 3 minutes);
     2. ``d <= AUTO_EXACT_MAX_DIM``: the exact ``hybrid`` (Wine: 1 s to a gap of 1e-9);
     3. one metric whose pull matrix is definite on the data's span: ``band-ipm``, the
@@ -132,10 +133,10 @@ def choose_solver_with_reason(problem) -> tuple[str, str]:
     """
     names = available_solvers()
     d, limit = problem.d, AUTO_EXACT_MAX_DIM
-    from .factored import WORKING_SET_MIN_TRIPLETS
+    from .factored import WORKING_SET_MIN_PASS_COST, pass_cost
     one = problem.n_metrics == 1
-    if one and not problem.is_enumerated and problem.n_candidate_triplets >= WORKING_SET_MIN_TRIPLETS:
-        return "factored", (f"{problem.n_candidate_triplets:.3g} implicit triplets: every full pass costs "
+    if one and pass_cost(problem) >= WORKING_SET_MIN_PASS_COST:
+        return "factored", (f"n = {problem.n}, d = {d}, {problem.n_candidate_triplets:.3g} implicit triplets: every full pass costs "
                             "seconds, so L-BFGS on the factor L iterates on working sets of impostor pairs "
                             "between full passes (measured: full MNIST); its result is certified like any other")
     if "hybrid" in names and d <= limit:
