@@ -61,13 +61,15 @@ def threads_section():
         out = {}
         for k in (1, 2):
             with threadpool_limits(k):
-                scipy.linalg.cho_factor(H)
-                t = time.perf_counter()
-                scipy.linalg.cho_factor(H, check_finite=False)
-                t1 = time.perf_counter()
-                D @ D.T
-                t2 = time.perf_counter()
-                out[k] = (1000 * (t1 - t), 1000 * (t2 - t1))
+                best = [np.inf, np.inf]
+                for _ in range(3):  # the best of three: the first call after a thread change is slow
+                    t = time.perf_counter()
+                    scipy.linalg.cho_factor(H, check_finite=False)
+                    t1 = time.perf_counter()
+                    D @ D.T
+                    t2 = time.perf_counter()
+                    best = [min(best[0], 1000 * (t1 - t)), min(best[1], 1000 * (t2 - t1))]
+                out[k] = best
         for j, name in enumerate(("Cholesky m x m (interior point)", "D D^T, 2m x 50 (interior point)")):
             a, b = out[1][j], out[2][j]
             print(f"| {name} | m = {m} | {a:.1f} | {b:.1f} | {'two' if b < 0.9 * a else 'same'} |", flush=True)
