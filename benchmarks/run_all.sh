@@ -6,3 +6,9 @@ cd "$(dirname "$0")/.."
 export CONVEXMETRIC_DATA="${CONVEXMETRIC_DATA:-$(cd .. && pwd)/shared/data}"
 python benchmarks/exact_solvers.py > benchmarks/exact_solvers.txt
 python benchmarks/scale.py > benchmarks/scale.txt
+python benchmarks/limits.py > benchmarks/limits.txt
+python benchmarks/defaults.py > benchmarks/defaults.txt
+python benchmarks/certificates.py > benchmarks/certificates.txt
+python benchmarks/mnist.py > benchmarks/mnist.txt
+python benchmarks/dask_pass.py > benchmarks/dask_pass.txt
+python benchmarks/sdp_memory.py > benchmarks/sdp_memory.txt
