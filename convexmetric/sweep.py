@@ -354,15 +354,7 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         suffix_d = np.cumsum(dsum[::-1])[::-1][1:] + pos[1]
         res.scale_profile = (scales, suffix_c, suffix_d)
     if keep_pairs is not None:
-        parts = [p for acc in acc_list for p in acc.pairs]
-        if parts:
-            a_s = np.concatenate([p[0] for p in parts])
-            l_s = np.concatenate([p[1] for p in parts])
-            srt = np.lexsort((l_s, a_s))
-            a_s, l_s = a_s[srt], l_s[srt]
-        else:
-            a_s = l_s = np.empty(0, np.int64)
-        res.pairs = PairSet(a_s, l_s, order, float(keep_pairs))
+        res.pairs = _pairs_out([p for acc in acc_list for p in acc.pairs], order, keep_pairs)
     return res
 
 
@@ -558,22 +550,33 @@ def _sweep_dense(xp, device, Z, t, labels, margin, *, X, gamma, slack, keep_pair
     if gradient:
         imp = to_numpy(xp.permute_dims(Xs, (1, 0)) @ LX)
         imp = 0.5 * (imp + imp.T)
-    band_out = None
-    if slack is not None:
-        if band:
-            a_, s_, l_, z_ = (np.concatenate([b[q] for b in band]) for q in range(4))
-            band_out = (order[a_], s_.astype(np.int64), order[l_], z_)
-        else:
-            e = np.empty(0, np.int64)
-            band_out = (e, e.copy(), e.copy(), np.empty(0))
     res = PassResult(loss=loss, hinge=hinge, n_active=n_active, weight_sum=wsum, target_weights=c_np,
-                     impostor_matrix=imp, band=band_out, n_candidates=n_cand)
+                     impostor_matrix=imp, band=_band_out(band, order) if slack is not None else None,
+                     n_candidates=n_cand)
     if keep_pairs is not None:
-        a_s = np.concatenate([p_[0] for p_ in kept]) if kept else np.empty(0, np.int64)
-        l_s = np.concatenate([p_[1] for p_ in kept]) if kept else np.empty(0, np.int64)
-        srt = np.lexsort((l_s, a_s))
-        res.pairs = PairSet(a_s[srt].astype(np.int64), l_s[srt].astype(np.int64), order, float(keep_pairs))
+        res.pairs = _pairs_out(kept, order, keep_pairs)
     return res
+
+
+def _band_out(parts, order):
+    """The band's ``(anchor, slot, impostor, z)`` from per-block pieces in class-sorted indices."""
+    if not parts:
+        e = np.empty(0, np.int64)
+        return e, e.copy(), e.copy(), np.empty(0)
+    a, s, l, z = (np.concatenate([p[q] for p in parts]) for q in range(4))
+    return order[a], s.astype(np.int64), order[l], z
+
+
+def _pairs_out(parts, order, slack):
+    """A :class:`PairSet` from per-block ``(anchor, impostor)`` pieces in class-sorted indices."""
+    if parts:
+        a = np.concatenate([p[0] for p in parts]).astype(np.int64)
+        l = np.concatenate([p[1] for p in parts]).astype(np.int64)
+        srt = np.lexsort((l, a))
+        a, l = a[srt], l[srt]
+    else:
+        a = l = np.empty(0, np.int64)
+    return PairSet(a, l, order, float(slack))
 
 
 def _finish(accs, order, Xs, gradient, want_band, n, k) -> PassResult:
@@ -596,17 +599,9 @@ def _finish(accs, order, Xs, gradient, want_band, n, k) -> PassResult:
         LX = first.deg[:, None] * Xs - first.WX        # (diag(deg) - W - W^T) X, sorted order
         imp = Xs.T @ LX
         imp = 0.5 * (imp + imp.T)
-    band = None
-    if want_band:
-        parts = first.band
-        if parts:
-            a, s, l, z = (np.concatenate([p[q] for p in parts]) for q in range(4))
-            band = (order[a], s.astype(np.int64), order[l], z)
-        else:
-            e = np.empty(0, np.int64)
-            band = (e, e.copy(), e.copy(), np.empty(0))
     return PassResult(loss=first.loss, hinge=first.hinge, n_active=first.n_active, weight_sum=first.weight_sum,
-                      target_weights=c, impostor_matrix=imp, band=band, n_candidates=first.n_candidates)
+                      target_weights=c, impostor_matrix=imp, band=_band_out(first.band, order) if want_band else None,
+                      n_candidates=first.n_candidates)
 
 
 # -- the two ways a problem visits its triplets ------------------------------------------------
