@@ -5,8 +5,10 @@ pieces on a few hundred rows: splits and preprocessing, the sparse 3-NN, validat
 early stopping, the cached single-metric solution, and Fig. 13's script end to end.
 """
 import csv
+import importlib.util
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,16 @@ import scipy.sparse as sparse
 
 from convexmetric import repro
 from convexmetric.classify import knn_predict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _figure13():
+    spec = importlib.util.spec_from_file_location("figure13", ROOT / "paper_repro" / "figure13.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
 
 # -- the sparse 3-NN -------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(5))
@@ -184,3 +196,56 @@ def test_mnist_fast_split_is_deskewed_pca164(data_home, monkeypatch):
     data = repro.SplitData(proto, *repro.make_split(proto, raw, 0, 0, True))
     assert data.pca[0].shape == (300, 164) and data.fit.size == 300
     assert 0 <= repro.run_method("knn_pca", data)["error"] <= 30
+
+
+# -- Figure 13 ----------------------------------------------------------------------------------
+def _check_figure13(out, ranks, d):
+    with open(out / "figure13.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    got = {(r["method"], int(r["r"])) for r in rows}
+    assert got == ({("euclidean", d), ("lmnn_full", d)} | {(m, r) for m in ("pca", "lmnn_s", "lmnn_r") for r in ranks})
+    assert all(0 <= float(r["error"]) <= 100 for r in rows)
+    md = (out / "figure13.md").read_text()
+    assert "| r | PCA | LMNN-S | LMNN-R | LMNN-R (paper) |" in md and "2.33" in md
+    assert (out / "figure13.png").stat().st_size > 1000
+    return rows
+
+
+def test_figure13_tiny_run_writes_its_table_and_resumes(data_home, tmp_path, monkeypatch):
+    fig = _figure13()
+    out = tmp_path / "fig"
+    kw = dict(n_train=600, n_test=200, ranks=(5, 10), pca_dims=40, time_limit_r=2, time_limit_s=4)
+    table = fig.run(out, fast=True, home=data_home, progress=False, **kw)
+    rows = _check_figure13(out, (5, 10), 40)
+    assert len(table) == len(rows) == 8
+    assert json.loads((out / "figure13.json").read_text())["settings"]["ranks"] == [5, 10]
+    # resumed: every point comes from the cache, nothing is loaded or solved
+    class Loaded(Exception):
+        pass
+
+    def refuse(*args, **kwargs):
+        raise Loaded
+
+    monkeypatch.setattr(fig, "prepare", refuse)
+    assert fig.run(out, fast=True, home=data_home, progress=False, **kw) == table
+    # another time limit computes its own results
+    with pytest.raises(Loaded):
+        fig.run(out, fast=True, home=data_home, progress=False, **{**kw, "time_limit_r": 3})
+
+
+def test_figure13_rejects_ranks_above_the_dimension(tmp_path):
+    fig = _figure13()
+    with pytest.raises(ValueError, match="ranks"):
+        fig.run(tmp_path, fast=True, ranks=(400,), progress=False)
+    with pytest.raises(TypeError, match="unknown setting"):
+        fig.run(tmp_path, fast=True, rank=3, progress=False)
+
+
+@pytest.mark.slow
+def test_figure13_fast_mode_cli(data_home, tmp_path):
+    fig = _figure13()
+    out = tmp_path / "fast"
+    assert fig.main(["--fast", "--out", str(out), "--data-home", data_home, "-q"]) == 0
+    rows = _check_figure13(out, (15, 25), 350)
+    lmnn_r = {int(r["r"]): float(r["paper"]) for r in rows if r["method"] == "lmnn_r"}
+    assert lmnn_r == {15: 2.38, 25: 1.76}
