@@ -1,0 +1,251 @@
+"""Table 1's large data sets (20news, yFaces, oFaces, MNIST) and Figure 13, on tiny fast-mode data.
+
+The full protocols run for hours (see ``paper_repro/README.md``); these tests check the
+pieces on a few hundred rows: splits and preprocessing, the sparse 3-NN, validation
+early stopping, the cached single-metric solution, and Fig. 13's script end to end.
+"""
+import csv
+import importlib.util
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sparse
+
+from convexmetric import repro
+from convexmetric.classify import knn_predict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _figure13():
+    spec = importlib.util.spec_from_file_location("figure13", ROOT / "paper_repro" / "figure13.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# -- the sparse 3-NN -------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_sparse_knn_equals_the_dense_rule_on_counts_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    # a small bag of words: many zeros, small integer counts, so many distances tie exactly
+    X = rng.poisson(0.3, size=(120, 40)).astype(float)
+    y = rng.integers(0, 4, size=120)
+    Xtr, ytr, Xte = X[:80], y[:80], X[80:]
+    dense = knn_predict(Xtr, ytr, Xte)
+    got = repro.knn_predict_sparse(sparse.csr_matrix(Xtr), ytr, sparse.csr_matrix(Xte), block_rows=7)
+    np.testing.assert_array_equal(got, dense)
+    assert repro.knn_predict_sparse(Xtr, ytr, Xte).tolist() == dense.tolist()   # dense input too
+    # ties do occur here, so the index order and the shrink-k rule are exercised
+    D = ((Xte[:, None, :] - Xtr[None]) ** 2).sum(-1)
+    s = np.sort(D, axis=1)
+    assert np.any(s[:, 2] == s[:, 3])
+
+
+def test_sparse_knn_equals_the_dense_rule_on_real_values_and_k():
+    rng = np.random.default_rng(7)
+    Xtr, Xte = rng.standard_normal((60, 5)), rng.standard_normal((25, 5))
+    ytr = np.array(list("abc") * 20)
+    for k in (1, 3, 5):
+        np.testing.assert_array_equal(repro.knn_predict_sparse(sparse.csr_matrix(Xtr), ytr, Xte, k=k),
+                                      knn_predict(Xtr, ytr, Xte, k=k))
+    err = repro.knn_error_sparse(Xtr, ytr, Xte, ytr[:25])
+    assert err == pytest.approx(np.mean(knn_predict(Xtr, ytr, Xte) != ytr[:25]))
+
+
+def test_sparse_knn_rejects_bad_input():
+    X = sparse.csr_matrix(np.eye(4))
+    with pytest.raises(ValueError, match="features"):
+        repro.knn_predict_sparse(X, [0, 1, 0, 1], sparse.csr_matrix(np.ones((2, 3))))
+    with pytest.raises(ValueError, match="labels"):
+        repro.knn_predict_sparse(X, [0, 1], X)
+    with pytest.raises(ValueError, match="k must"):
+        repro.knn_predict_sparse(X, [0, 1, 0, 1], X, k=0)
+
+
+# -- validation split and early stopping -------------------------------------------------------
+def test_validation_split_is_stratified_disjoint_and_seeded():
+    y = np.repeat(np.arange(5), 10)
+    fit, val = repro.validation_split(y, 0.3, seed=3)
+    assert np.intersect1d(fit, val).size == 0 and np.union1d(fit, val).tolist() == list(range(50))
+    assert val.size == 15 and np.all(np.bincount(y[val]) == 3)
+    again = repro.validation_split(y, 0.3, seed=3)
+    assert np.array_equal(again[1], val) and not np.array_equal(repro.validation_split(y, 0.3, seed=4)[1], val)
+    with pytest.raises(ValueError, match="strictly between"):
+        repro.validation_split(y, 0.0, seed=0)
+
+
+def test_validation_stopper_keeps_the_lowest_error_and_the_later_of_ties():
+    rng = np.random.default_rng(0)
+    # one informative feature, one loud noise feature: the metric that ignores the noise wins
+    y = np.arange(80) % 2
+    X = np.column_stack([y * 3.0 + 0.3 * rng.standard_normal(80), 20 * rng.standard_normal(80)])
+    stop = repro.ValidationStopper(X[:50], y[:50], X[50:], y[50:], growth=2.0)
+    noisy, clean, clean2 = np.diag([0.0, 1.0]), np.diag([1.0, 0.0]), np.diag([2.0, 0.0])
+    for M in (noisy, noisy, clean, noisy, noisy, noisy, noisy, clean2):   # calls 1..8
+        assert stop({"M": M}) is False
+    assert [at for at, _ in stop.trace] == [1, 2, 4, 8]                   # a geometric schedule
+    assert stop.best_error == 0.0 and stop.best_at == 8                   # the later of two ties
+    assert np.array_equal(stop.best_M, clean2)
+    stop.consider(noisy)                                                  # a worse final result is not kept
+    assert stop.best_at == 8
+
+
+# -- cache keys --------------------------------------------------------------------------------
+def test_new_protocol_fields_leave_the_other_data_sets_keys_alone():
+    old_fields = {"name", "pca_dims", "pca_drop", "fixed_split", "solver", "solver_options", "multi_solver",
+                  "multi_options"}
+    for name in ("bal", "wine", "iris", "letters", "isolet"):
+        assert set(repro.cache_key(name, seed=0, fast=False)["protocol"]) == old_fields
+    assert repro.cache_key("yfaces", seed=0, fast=False)["protocol"]["validation"] == 0.3
+    assert repro.cache_key("20news", seed=0, fast=False)["protocol"]["bag_of_words"] == 20000
+
+
+def test_large_protocols_use_the_default_solver_with_time_limits():
+    for name in ("mnist", "20news", "yfaces", "ofaces"):
+        p = repro.PROTOCOLS[name]
+        assert p.solver == "auto" and p.multi_solver == "auto"
+        assert 0 < p.solver_options["time_limit"] <= 300 and 0 < p.multi_options["time_limit"] <= 1800
+        fast = p.fast_version()
+        assert fast.solver_options["time_limit"] <= 20 and fast.multi_options["time_limit"] <= 20
+    assert repro.PROTOCOLS["yfaces"].pca_dims == 300 and repro.PROTOCOLS["yfaces"].pca_drop == 5
+    assert repro.PROTOCOLS["ofaces"].validation == 0.3 and repro.PROTOCOLS["ofaces"].n_splits == 100
+
+
+# -- the data sets, tiny ------------------------------------------------------------------------
+def _tiny(monkeypatch, name, **changes):
+    monkeypatch.setitem(repro.PROTOCOLS, name, replace(repro.PROTOCOLS[name], **changes))
+    return repro.PROTOCOLS[name]
+
+
+def test_20news_bag_of_words_pca_and_sparse_euclidean_row(data_home, monkeypatch):
+    proto = _tiny(monkeypatch, "20news", fast_train=300, fast_test=120)
+    raw = repro.load_raw("20news", data_home)
+    assert len(raw[0]) == 18846 and np.unique(raw[1]).size == 20 and isinstance(raw[0][0], str)
+    split = repro.make_split(proto, raw, 0, 0, True)
+    data = repro.SplitData(proto, *split)
+    Btr, Bte = data.raw
+    assert sparse.issparse(Btr) and Btr.shape == (300, 20000) and Bte.shape == (120, 20000)
+    assert np.all(Btr.data == np.round(Btr.data)) and Btr.data.min() >= 1          # word counts
+    assert data.pca[0].shape == (300, 200) and data.pca[1].shape == (120, 200)
+    assert data.std is data.pca and data.val is None and data.fit.size == 300
+    rec = repro.run_method("knn_euclidean", data)
+    dense = np.mean(knn_predict(Btr.toarray(), data.ytr, Bte.toarray()) != data.yte)
+    assert rec["error"] == pytest.approx(100 * dense)
+
+
+def test_yfaces_drops_five_components_and_holds_out_validation(data_home, monkeypatch):
+    from convexmetric.datasets import pca_reduce
+    proto = _tiny(monkeypatch, "yfaces", fast_train=420, fast_test=100)
+    raw = repro.load_raw("yfaces", data_home)
+    assert raw[0].shape == (2414, 96 * 84) and np.unique(raw[1]).size == 38
+    split = repro.make_split(proto, raw, 0, 0, True)
+    data = repro.SplitData(proto, *split, seed=0)
+    assert data.pca[0].shape == (420, 300)
+    full = pca_reduce(split[0], split[2], 305)[0]
+    np.testing.assert_allclose(np.abs(data.pca[0][:, 0]), np.abs(full[:, 5]), rtol=1e-6, atol=1e-8)
+    assert data.val.size == 126 and data.fit.size == 294 and np.intersect1d(data.fit, data.val).size == 0
+    p = data.problem()
+    assert p.n == 294 and p.d == 300
+
+
+def test_ofaces_validation_early_stopping_svm_choice_and_cached_solution(data_home, tmp_path, monkeypatch):
+    _tiny(monkeypatch, "ofaces", solver_options={"time_limit": 3, "max_iter": 60})
+    out = tmp_path / "out"
+    rows = repro.run(["ofaces"], ["knn_pca", "lmnn", "svm_multiclass"], out, n_splits=1, home=data_home,
+                     progress=False)
+    assert [r["method"] for r in rows] == ["knn_pca", "lmnn", "svm_multiclass"]
+    [lmnn] = [json.loads(p.read_text()) for p in out.glob("cache/**/0/lmnn.json")]
+    assert lmnn["n_train"] == 280 and lmnn["n_fit"] == 196 and lmnn["n_test"] == 120
+    assert 0 <= lmnn["val_error"] <= lmnn["val_error_final"] and "test_error_final" in lmnn
+    assert lmnn["relative_gap"] >= lmnn["relative_gap_final"] - 1e-12 or lmnn["stopped_at"] == "final"
+    assert lmnn["wall_time"] >= lmnn["solve_wall_time"] > 0
+    [svm] = [json.loads(p.read_text()) for p in out.glob("cache/**/0/svm_multiclass.json")]
+    assert svm["C"] in (1.0, 10.0, 100.0) and svm["gamma_scale_factor"] in (0.25, 1.0, 4.0)
+    assert list(out.glob("cache/**/0/single.npz"))
+    # a resumed run reads the single metric back: energy needs no solve
+    import convexmetric.solvers as solvers
+    monkeypatch.setattr(solvers, "solve", lambda *a, **k: pytest.fail("solved again"))
+    rows = repro.run(["ofaces"], ["lmnn", "lmnn_energy"], out, n_splits=1, home=data_home, progress=False)
+    assert rows[1]["method"] == "lmnn_energy" and 0 <= rows[1]["mean"] <= 100
+    with open(out / "splits.csv") as fh:
+        assert {r["method"] for r in csv.DictReader(fh)} == {"lmnn", "lmnn_energy"}
+
+
+def test_damaged_cached_solution_is_solved_again(tmp_path, caplog):
+    sol = repro.Solution(np.eye(2), np.eye(2), {"objective": 1.0}, 0.5)
+    path = tmp_path / "single.npz"
+    repro._write_solution(path, sol, {"k": 1})
+    back = repro._read_solution(path, {"k": 1})
+    assert back.cached and np.array_equal(back.M, sol.M) and back.info == sol.info and back.wall_time == 0.5
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        assert repro._read_solution(path, {"k": 2}) is None
+        path.write_bytes(path.read_bytes()[:40])
+        assert repro._read_solution(path, {"k": 1}) is None
+    assert any("other inputs" in r.getMessage() for r in caplog.records)
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_mnist_fast_split_is_deskewed_pca164(data_home, monkeypatch):
+    proto = _tiny(monkeypatch, "mnist", fast_train=300, fast_test=100)
+    raw = repro.load_raw("mnist", data_home)
+    assert raw[0].shape == (60000, 784) and raw[2].shape == (10000, 784)
+    data = repro.SplitData(proto, *repro.make_split(proto, raw, 0, 0, True))
+    assert data.pca[0].shape == (300, 164) and data.fit.size == 300
+    assert 0 <= repro.run_method("knn_pca", data)["error"] <= 30
+
+
+# -- Figure 13 ----------------------------------------------------------------------------------
+def _check_figure13(out, ranks, d):
+    with open(out / "figure13.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    got = {(r["method"], int(r["r"])) for r in rows}
+    assert got == ({("euclidean", d), ("lmnn_full", d)} | {(m, r) for m in ("pca", "lmnn_s", "lmnn_r") for r in ranks})
+    assert all(0 <= float(r["error"]) <= 100 for r in rows)
+    md = (out / "figure13.md").read_text()
+    assert "| r | PCA | LMNN-S | LMNN-R | LMNN-R (paper) |" in md and "2.33" in md
+    assert (out / "figure13.png").stat().st_size > 1000
+    return rows
+
+
+def test_figure13_tiny_run_writes_its_table_and_resumes(data_home, tmp_path, monkeypatch):
+    fig = _figure13()
+    out = tmp_path / "fig"
+    kw = dict(n_train=600, n_test=200, ranks=(5, 10), pca_dims=40, time_limit_r=2, time_limit_s=4)
+    table = fig.run(out, fast=True, home=data_home, progress=False, **kw)
+    rows = _check_figure13(out, (5, 10), 40)
+    assert len(table) == len(rows) == 8
+    assert json.loads((out / "figure13.json").read_text())["settings"]["ranks"] == [5, 10]
+    # resumed: every point comes from the cache, nothing is loaded or solved
+    class Loaded(Exception):
+        pass
+
+    def refuse(*args, **kwargs):
+        raise Loaded
+
+    monkeypatch.setattr(fig, "prepare", refuse)
+    assert fig.run(out, fast=True, home=data_home, progress=False, **kw) == table
+    # another time limit computes its own results
+    with pytest.raises(Loaded):
+        fig.run(out, fast=True, home=data_home, progress=False, **{**kw, "time_limit_r": 3})
+
+
+def test_figure13_rejects_ranks_above_the_dimension(tmp_path):
+    fig = _figure13()
+    with pytest.raises(ValueError, match="ranks"):
+        fig.run(tmp_path, fast=True, ranks=(400,), progress=False)
+    with pytest.raises(TypeError, match="unknown setting"):
+        fig.run(tmp_path, fast=True, rank=3, progress=False)
+
+
+@pytest.mark.slow
+def test_figure13_fast_mode_cli(data_home, tmp_path):
+    fig = _figure13()
+    out = tmp_path / "fast"
+    assert fig.main(["--fast", "--out", str(out), "--data-home", data_home, "-q"]) == 0
+    rows = _check_figure13(out, (15, 25), 350)
+    lmnn_r = {int(r["r"]): float(r["paper"]) for r in rows if r["method"] == "lmnn_r"}
+    assert lmnn_r == {15: 2.38, 25: 1.76}
