@@ -132,3 +132,24 @@ def test_band_solve_always_returns_a_round_even_with_no_time_left(synthetic_d8):
     assert len(sol.info["rounds"]) == 1
     assert np.all(np.isfinite(sol.M))
     assert p.certificate(sol.M, alpha=sol.dual, polish=False).lower_bound <= exact.fun * (1 + 1e-9)
+
+
+def test_ctrl_c_during_an_inner_certificate_stops_band_ipm(synthetic_d8, monkeypatch):
+    """Ctrl-C landing in the first phase's final certificate (its polishing SDP) must stop the
+    whole solver, even though that phase then reports a certified, 'optimal' status."""
+    from convexmetric import certificate as cm
+    p, exact = synthetic_d8
+    real = cm.certify
+    hits = []
+
+    def certify(problem, M, *a, polish="auto", **kw):
+        if polish is not False and not hits:  # the first polishing certificate: the user presses Ctrl-C
+            hits.append(1)
+            raise KeyboardInterrupt
+        return real(problem, M, *a, polish=polish, **kw)
+
+    monkeypatch.setattr(cm, "certify", certify)
+    r = solve(p, "band-ipm", tol=1e-12, first_iters=30)
+    assert hits and r.info.get("stop_reason") == "KeyboardInterrupt"
+    assert not any(h.get("phase") == "band" for h in r.history)  # it stopped, no band solve ran
+    assert r.lower_bound <= exact.fun * (1 + 1e-9)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..dual import dual_ascent
 from ..interior import solve_margin_band
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
-from .base import Solver, StopSolver
+from .base import Solver, StopSolver, was_interrupted
 
 
 class BandInteriorSolver(Solver):
@@ -79,7 +79,7 @@ class BandInteriorSolver(Solver):
             self.history.append({**rec, "time": rec["time"] + start, "phase": o["first"]})
         if run.fun < self._best[1]:
             self._best = (run.M, run.fun)
-        if run.status == "interrupted":
+        if was_interrupted(run):
             raise KeyboardInterrupt
         if run.info.get("stop_reason") == "stopped by callback":
             raise StopSolver(USER_LIMIT, "stopped by callback")

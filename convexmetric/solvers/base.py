@@ -136,6 +136,11 @@ class StopSolver(Exception):
         self.reason = reason
 
 
+def was_interrupted(result) -> bool:
+    """Whether Ctrl-C stopped a run (its status may still say ``optimal`` when certified)."""
+    return result.status == INTERRUPTED or result.info.get("stop_reason") == "KeyboardInterrupt"
+
+
 class Solver:
     """Base class of all LMNN solvers.
 

@@ -6,9 +6,9 @@ round on 1–3 % of the triplets, and dual polishing then certifies the result.
 """
 from __future__ import annotations
 
-from ..result import INTERRUPTED, USER_LIMIT
+from ..result import USER_LIMIT
 from .active_set import ActiveSetSDP
-from .base import Solver, StopSolver
+from .base import Solver, StopSolver, was_interrupted
 from .first_order import AcceleratedSmoothed
 
 
@@ -50,7 +50,7 @@ class HybridSolver(Solver):
         for rec in first.history:
             self.history.append({**rec, "phase": "fista"})
         self._best = (first.M, first.fun)
-        if first.status == INTERRUPTED:
+        if was_interrupted(first):
             raise KeyboardInterrupt
         if first.info.get("stop_reason") == "stopped by callback":
             raise StopSolver(USER_LIMIT, "stopped by callback")
@@ -65,7 +65,7 @@ class HybridSolver(Solver):
             self.history.append({**rec, "time": rec["time"] + t_first, "phase": "active-set"})
         if second.fun <= self._best[1]:
             self._best = (second.M, second.fun)
-        if second.status == INTERRUPTED:
+        if was_interrupted(second):
             raise KeyboardInterrupt
         info = {"fista": {"nit": first.nit, "time": first.solve_time, "status": first.status,
                           "objective": first.fun},
