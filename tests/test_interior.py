@@ -149,7 +149,7 @@ def test_ctrl_c_during_an_inner_certificate_stops_band_ipm(synthetic_d8, monkeyp
         return real(problem, M, *a, polish=polish, **kw)
 
     monkeypatch.setattr(cm, "certify", certify)
-    r = solve(p, "band-ipm", tol=1e-12, first_iters=30)
+    r = solve(p, "band-ipm", tol=1e-12, first_iters=300, handover_gap=0.5)  # the phase certifies its tol
     assert hits and r.info.get("stop_reason") == "KeyboardInterrupt"
     assert not any(h.get("phase") == "band" for h in r.history)  # it stopped, no band solve ran
     assert r.lower_bound <= exact.fun * (1 + 1e-9)
