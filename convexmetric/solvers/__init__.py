@@ -120,7 +120,8 @@ def choose_solver_with_reason(problem) -> tuple[str, str]:
     4. one metric, singular pull matrix: ``factored`` with an iteration budget
        (:data:`AUTO_WEAK_MAX_ITER`): strong duality may fail there, so the certified gap
        may stay large, and the reason says so;
-    5. one metric per class: ``hybrid`` for listed triplets at ``d <= 32``, else ``fista``.
+    5. one metric per class: ``hybrid`` for listed triplets at ``d <= 32``, else ``fista``
+       (rule 2 applies to them only with listed triplets).
 
     A solver whose packages are missing is skipped.
 
@@ -139,7 +140,7 @@ def choose_solver_with_reason(problem) -> tuple[str, str]:
         return "factored", (f"n = {problem.n}, d = {d}, {problem.n_candidate_triplets:.3g} implicit triplets: every full pass costs "
                             "seconds, so L-BFGS on the factor L iterates on working sets of impostor pairs "
                             "between full passes (measured: full MNIST); its result is certified like any other")
-    if "hybrid" in names and d <= limit:
+    if "hybrid" in names and d <= limit and (one or problem.is_enumerated):
         return "hybrid", (f"d = {d} <= {limit}: the exact hybrid (a short FISTA warm start, then the "
                           "exact SDP on the few triplets near the margin) is fast at this size")
     if one and problem._pull_definite and "band-ipm" in names:
@@ -154,8 +155,8 @@ def choose_solver_with_reason(problem) -> tuple[str, str]:
                             "prove; consider fewer features (PCA) or a larger k")
     if "hybrid" in names and d <= 32 and problem.is_enumerated:
         return "hybrid", f"one metric per class, d = {d} <= 32 and listed triplets: the exact hybrid"
-    return "fista", (f"one metric per class at d = {d}: the first-order FISTA (the exact solvers would be "
-                     "slow here); it certifies its result")
+    return "fista", (f"one metric per class at d = {d} with implicit triplets: the first-order FISTA (one "
+                     "SDP block per class would make the exact solvers slow here); it certifies its result")
 
 
 def auto_defaults(problem, name: str) -> dict:

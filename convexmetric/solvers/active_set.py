@@ -9,11 +9,15 @@ so the loop ends; a good warm start makes it end after one round.
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, SOLVER_ERROR, USER_LIMIT
 from .base import Solver
 from .sdp import _backend_installed, solve_sdp
+
+logger = logging.getLogger("convexmetric.solvers")
 
 
 class ActiveSetSDP(Solver):
@@ -58,9 +62,15 @@ class ActiveSetSDP(Solver):
         alpha = None
         status = OPTIMAL_INACCURATE
         for r in range(1, int(self.options["max_rounds"]) + 1):
-            M_new, alpha_new, info = solve_sdp(problem, working, backend, self.options["backend_options"],
-                                               self.options["max_memory"], self.options["backend_verbose"],
-                                               time_limit=self.remaining())
+            try:
+                M_new, alpha_new, info = solve_sdp(problem, working, backend, self.options["backend_options"],
+                                                   self.options["max_memory"], self.options["backend_verbose"],
+                                                   time_limit=self.remaining())
+            except MemoryError as exc:  # the working set outgrew memory: keep the best metric so far
+                logger.warning("active-set round %d: %s", r, exc)
+                rounds.append({"round": r, "working_set": len(working), "error": str(exc)})
+                status = SOLVER_ERROR if alpha is None else OPTIMAL_INACCURATE
+                break
             if M_new is None:
                 rounds.append(info)
                 status = SOLVER_ERROR if alpha is None else OPTIMAL_INACCURATE

@@ -6,12 +6,16 @@ they compute it.
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from .. import psd
 from ..certificate import gap_floor, relative_gap, smoothed_duals
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
 from .base import Solver
+
+logger = logging.getLogger("convexmetric.solvers")
 
 
 class _Certifier:
@@ -79,37 +83,56 @@ def best_scaling(problem, M0, min_scale: float = 0.25):
     return float(c)
 
 
-def scale_profile(problem, M0, grid, rows=None):
+def scale_profile(problem, M0, grid, rows=None, counts: bool = False):
     """``f(s M0)`` at every ``s`` of an increasing ``grid`` from one pass (implicit problems).
 
     Along ``s M0`` each margin ``margin + s (t - D)`` is linear in ``s``, so one pass that
     counts, per grid point, the active triplets and the sum of their ``t - D`` gives every
     value (:func:`convexmetric.sweep.sweep` with ``scales=``). With ``rows`` (a sample of
-    anchors) the hinge part is scaled up by ``n / len(rows)``: an estimate.
+    anchors) the hinge part is scaled up by ``n / len(rows)``: an estimate. With
+    ``counts``, also return the (scaled) number of active triplets at each grid point.
     """
     s, count, dsum = problem.sweeper.profile(problem.embed(M0), grid, rows)
     factor = 1.0 if rows is None else problem.n / len(rows)
     pull = (1 - problem.mu) * problem.pull_value(M0)
-    return pull * s + problem.mu * factor * (problem.margin * count + s * dsum)
+    f = pull * s + problem.mu * factor * (problem.margin * count + s * dsum)
+    return (f, factor * count) if counts else f
+
+
+#: The profiling pass of :func:`_best_multiple_by_profile` visits every triplet active
+#: somewhere on its grid; above this many (predicted from the sample) it narrows the grid,
+#: and if even that is too many the sample's estimate is the start.
+PROFILE_MAX_TRIPLETS = 3e8
 
 
 def _best_multiple_by_profile(problem, M0, sample: int = 1000) -> float:
     """Best multiple on a 0.5 % grid: an estimate from a sample of anchors, then one full pass.
 
     The sample (seeded, so the start is reproducible) locates the minimiser roughly
-    over ``[2^-4, 2^6]``; the full pass profiles ``[s / 2, 16 s]`` around it, where the
-    pass's radius is modest. Should the minimiser sit at the window's end, the window
-    moves (a rare second pass).
+    over ``[2^-4, 2^6]`` and predicts how many triplets the full profiling pass over
+    ``[s / 2, 16 s]`` would visit; that window is narrowed from below until the
+    prediction is under :data:`PROFILE_MAX_TRIPLETS` (and the pass skipped, keeping the
+    sample's estimate, if that cannot be done). Should the minimiser sit at the window's
+    lower end of an unnarrowed window, the window moves down (a rare second pass).
     """
     rng = np.random.default_rng(0)
     rows = np.sort(rng.choice(problem.n, size=min(sample, max(problem.n // 8, 1)), replace=False))
     coarse = 2.0 ** np.arange(-4.0, 6.0 + 1e-9, 1.0 / 16)
-    lo, span = float(coarse[np.argmin(scale_profile(problem, M0, coarse, rows))]) / 2, 32.0
+    est, counts = scale_profile(problem, M0, coarse, rows, counts=True)
+    g_hat = int(np.argmin(est))
+    s_hat = float(coarse[g_hat])
+    ok = np.flatnonzero((coarse >= s_hat / 2) & (coarse <= s_hat) & (counts <= PROFILE_MAX_TRIPLETS))
+    if ok.size == 0:
+        logger.info("best multiple %.4g from a sample of %d anchors (a profiling pass would visit about "
+                    "%.2g triplets)", s_hat, len(rows), counts[g_hat])
+        return s_hat
+    lo = float(coarse[ok[0]])
+    narrowed = lo > s_hat / 2
     for _ in range(6):
-        grid = lo * 1.005 ** np.arange(int(np.ceil(np.log(span) / np.log(1.005))) + 1)
+        grid = lo * 1.005 ** np.arange(int(np.ceil(np.log(32) / np.log(1.005))) + 1)
         f = scale_profile(problem, M0, grid)
         g = int(np.argmin(f))
-        if 0 < g < grid.size - 1 or (g == grid.size - 1 and grid[-1] >= 2.0 ** 20):
+        if 0 < g < grid.size - 1 or (g == grid.size - 1 and grid[-1] >= 2.0 ** 20) or (g == 0 and narrowed):
             return float(grid[g])
         lo = lo / 16 if g == 0 else grid[-1] / 2
     return float(grid[g])

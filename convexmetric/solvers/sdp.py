@@ -237,7 +237,8 @@ def solve_sdp(lmnn, triplets: TripletSet, backend: str, backend_options=None, ma
     process bounded by ``time_limit`` seconds and stopped at once by Ctrl-C (see
     :func:`run_backend`).
     """
-    check_sdp_memory(len(triplets), triplets.n_pairs * lmnn.n_metrics, lmnn.d, max_memory, backend)
+    n_pairs = len(lmnn.owned_pairs(triplets)[0])  # one metric per class: a pair counts once per metric it is in
+    check_sdp_memory(len(triplets), n_pairs, lmnn.d, max_memory, backend)
     backend = backend.upper()
     opts = {**BACKEND_DEFAULTS.get(backend, {}), **(backend_options or {})}
     t0 = time.perf_counter()
