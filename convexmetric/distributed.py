@@ -21,7 +21,7 @@ import logging
 
 import numpy as np
 
-from .sweep import PairSet, PassResult, _class_order, sweep
+from .sweep import MAX_KEPT_PAIRS, PairSet, PassResult, _class_order, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,11 @@ def _combine(parts, ranges, order, n, k, gradient, kw) -> PassResult:
                      target_weights=c, impostor_matrix=imp, band=band,
                      n_candidates=sum(p.n_candidates for p in parts))
     if kw.get("keep_pairs") is not None:  # the tasks' indices are class-sorted already: the pass's order
-        res.pairs = PairSet(np.concatenate([p.pairs.anchor for p in parts]),
-                            np.concatenate([p.pairs.impostor for p in parts]), order, float(kw["keep_pairs"]))
+        res.n_pairs = sum(p.n_pairs for p in parts)
+        cap = MAX_KEPT_PAIRS if kw.get("max_pairs") is None else int(kw["max_pairs"])
+        if res.n_pairs <= cap and all(p.pairs is not None for p in parts):
+            res.pairs = PairSet(np.concatenate([p.pairs.anchor for p in parts]),
+                                np.concatenate([p.pairs.impostor for p in parts]), order, float(kw["keep_pairs"]))
     if kw.get("scales") is not None:
         s0 = parts[0].scale_profile[0]
         res.scale_profile = (s0, sum(p.scale_profile[1] for p in parts), sum(p.scale_profile[2] for p in parts))

@@ -57,6 +57,13 @@ def _gemm_rtol(dtype, r: int) -> float:
 #: ``benchmarks/defaults.py``.
 PARALLEL_MIN_ENTRIES = 10_000_000
 
+#: Most impostor pairs a pass keeps as a working set (``keep_pairs``): 16 bytes each,
+#: so 800 MB. Above it the pass returns no working set (``pairs is None``) and the
+#: solver keeps to full passes: where so many pairs lie near the radius (heavily
+#: overlapping classes), a working set would save little and could exhaust memory.
+#: Full MNIST keeps about 800 000.
+MAX_KEPT_PAIRS = 50_000_000
+
 
 def default_workers() -> int:
     """Worker threads for a pass: the cores this process may use."""
@@ -99,6 +106,9 @@ class PassResult:
     band: tuple | None
     n_candidates: int
     pairs: PairSet | None = None
+    #: impostor pairs within the ``keep_pairs`` radius (counted even when ``pairs`` is
+    #: ``None`` because there were more than ``max_pairs``)
+    n_pairs: int = 0
     #: ``(scales, count, delta_sum)``: at ``s = scales[g]``, ``count[g]`` triplets are active
     #: along ``s M`` and their ``t - D`` sum to ``delta_sum[g]`` (see ``scales=``)
     scale_profile: tuple | None = None
@@ -162,6 +172,7 @@ class _Accumulator:
         self.WX = np.zeros((n, d)) if gradient else None       # (W + W^T) X
         self.band = []
         self.pairs = []
+        self.n_pairs = 0
         self.profile_pos = np.zeros(2)
         self.profile_count = 0
         self.profile_delta = 0.0
@@ -195,7 +206,7 @@ def _class_order(labels):
 def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | None = None,
           keep_pairs: float | None = None, pairs: PairSet | None = None, rows=None, column_class=None,
           scales=None, block_bytes: int = 64 * 2**20, search_dtype=np.float64,
-          workers: int | None = None, backend=None, device=None) -> PassResult:
+          workers: int | None = None, backend=None, device=None, max_pairs: int | None = None) -> PassResult:
     """One pass over every impostor triplet (see the module docstring).
 
     Parameters
@@ -214,7 +225,9 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         Also return the triplets with ``z > -slack`` (the band).
     keep_pairs : float or None
         Also return the impostor pairs with ``D_il < max_k t_ik + margin + keep_pairs``
-        as a :class:`PairSet` (a working set for later passes with ``pairs=``).
+        as a :class:`PairSet` (a working set for later passes with ``pairs=``), or
+        ``None`` when there are more than ``max_pairs`` (:attr:`PassResult.n_pairs`
+        says how many).
     pairs : PairSet, optional
         Evaluate only these pairs (no product; exact while the set holds every pair
         with an active triplet).
@@ -240,11 +253,15 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         Run the pass on another array library (PyTorch or CuPy on a GPU, or any array
         API namespace) by the dense block form (:func:`_sweep_dense`); the inputs are
         NumPy arrays and so are the outputs. Default: NumPy, by the sparse form above.
+    max_pairs : int, optional
+        Largest working set returned (default :data:`MAX_KEPT_PAIRS`); memory for the
+        kept pairs stays within about ``16 * max_pairs`` bytes per worker thread.
     """
+    max_pairs = MAX_KEPT_PAIRS if max_pairs is None else int(max_pairs)
     if backend is not None and not _is_numpy(backend):
         return _sweep_dense(backend, device, Z, t, labels, margin, X=X, gamma=gamma, slack=slack,
                             keep_pairs=keep_pairs, pairs=pairs, rows=rows, column_class=column_class,
-                            scales=scales, block_bytes=block_bytes)
+                            scales=scales, block_bytes=block_bytes, max_pairs=max_pairs)
     Z = np.asarray(Z, dtype=np.float64)
     n, r = Z.shape
     t = np.asarray(t, dtype=np.float64)
@@ -285,7 +302,7 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
                ends=ends, col_lo=col_lo, col_hi=col_hi, margin=float(margin), gamma=float(gamma),
                slack=float(slack) if want_band else 0.0, want_band=want_band,
                keep_pairs=None if keep_pairs is None else float(keep_pairs), dtype=dtype,
-               column_class=column_class, scales=scales)
+               column_class=column_class, scales=scales, max_pairs=max_pairs)
     if pairs is not None:
         if not np.array_equal(pairs.order, order):
             raise ValueError("the working set of pairs was made for other labels")
@@ -354,7 +371,9 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         suffix_d = np.cumsum(dsum[::-1])[::-1][1:] + pos[1]
         res.scale_profile = (scales, suffix_c, suffix_d)
     if keep_pairs is not None:
-        res.pairs = _pairs_out([p for acc in acc_list for p in acc.pairs], order, keep_pairs)
+        res.n_pairs = sum(acc.n_pairs for acc in acc_list)
+        res.pairs = _pairs_out([p for acc in acc_list for p in acc.pairs], order, keep_pairs, res.n_pairs,
+                               max_pairs)
     return res
 
 
@@ -408,8 +427,12 @@ def _chunk_terms(rows, r_loc, l, acc, c, check_radius):
         if not keep.all():
             a, l, r_loc, D = a[keep], l[keep], r_loc[keep], D[keep]
         if c["keep_pairs"] is not None:
-            near = D < c["tmax"][a] + margin + c["keep_pairs"]
-            acc.pairs.append((a[near], l[near]))
+            near = np.flatnonzero(D < c["tmax"][a] + margin + c["keep_pairs"])
+            acc.n_pairs += near.size
+            if acc.n_pairs <= c["max_pairs"]:
+                acc.pairs.append((a[near], l[near]))
+            elif acc.pairs:                   # over the cap: no working set this pass
+                acc.pairs = []
     acc.n_candidates += a.size
     if a.size == 0:
         return
@@ -467,7 +490,7 @@ def to_numpy(x) -> np.ndarray:
 
 
 def _sweep_dense(xp, device, Z, t, labels, margin, *, X, gamma, slack, keep_pairs, pairs, rows, column_class,
-                 scales, block_bytes) -> PassResult:
+                 scales, block_bytes, max_pairs) -> PassResult:
     """The pass in the dense block form, in any array-API namespace ``xp`` (a GPU's library).
 
     Each block of anchors forms its distances ``D_B``, the margins ``H_Bk`` of every
@@ -505,7 +528,7 @@ def _sweep_dense(xp, device, Z, t, labels, margin, *, X, gamma, slack, keep_pair
     extra = max(float(slack) if slack is not None else 0.0, float(keep_pairs) if keep_pairs is not None else 0.0)
     m = col_hi - col_lo
     loss = hinge = wsum = 0.0
-    n_active = n_cand = 0
+    n_active = n_cand = n_pairs = 0
     c = xp.zeros((n, k), dtype=f64, device=device)
     LX = xp.zeros((n, Xs.shape[1]), dtype=f64, device=device) if gradient else None
     band, kept = [], []
@@ -539,7 +562,11 @@ def _sweep_dense(xp, device, Z, t, labels, margin, *, X, gamma, slack, keep_pair
                                  to_numpy(H[ii, jj])))
             if keep_pairs is not None:
                 ii, jj = xp.nonzero(near & (D < xp.max(tb, axis=1)[:, None] + margin + float(keep_pairs)))
-                kept.append((to_numpy(ii) + lo, to_numpy(jj) + col_lo))
+                n_pairs += int(ii.shape[0])
+                if n_pairs <= max_pairs:
+                    kept.append((to_numpy(ii) + lo, to_numpy(jj) + col_lo))
+                else:
+                    kept = []
             if gradient:
                 LX[lo:hi, :] = LX[lo:hi, :] + xp.sum(W, axis=1)[:, None] * Xs[lo:hi, :] - W @ Xc
                 LX[col_lo:col_hi, :] = (LX[col_lo:col_hi, :] + xp.sum(W, axis=0)[:, None] * Xc
@@ -554,7 +581,8 @@ def _sweep_dense(xp, device, Z, t, labels, margin, *, X, gamma, slack, keep_pair
                      impostor_matrix=imp, band=_band_out(band, order) if slack is not None else None,
                      n_candidates=n_cand)
     if keep_pairs is not None:
-        res.pairs = _pairs_out(kept, order, keep_pairs)
+        res.n_pairs = n_pairs
+        res.pairs = _pairs_out(kept, order, keep_pairs, n_pairs, max_pairs)
     return res
 
 
@@ -567,8 +595,14 @@ def _band_out(parts, order):
     return order[a], s.astype(np.int64), order[l], z
 
 
-def _pairs_out(parts, order, slack):
-    """A :class:`PairSet` from per-block ``(anchor, impostor)`` pieces in class-sorted indices."""
+def _pairs_out(parts, order, slack, count, max_pairs):
+    """A :class:`PairSet` from per-block ``(anchor, impostor)`` pieces in class-sorted indices.
+
+    ``None`` when the pass found ``count > max_pairs`` pairs: whether a working set is
+    returned depends on the count only, never on how the blocks were shared out.
+    """
+    if count > max_pairs:
+        return None
     if parts:
         a = np.concatenate([p[0] for p in parts]).astype(np.int64)
         l = np.concatenate([p[1] for p in parts]).astype(np.int64)
@@ -613,7 +647,8 @@ class Evaluation:
     ``K = sum_t h'(z_t) A_t`` in the metric's shape (None unless asked); ``band`` the
     triplets with ``z_t > -slack`` as :class:`~convexmetric.triplets.ActiveTriplets`
     (None unless asked); ``pairs`` the working set of impostor pairs (one
-    :class:`PairSet`, or one per class for one metric per class) when asked.
+    :class:`PairSet`, or one per class for one metric per class) when asked, None
+    when there were more than :data:`MAX_KEPT_PAIRS`; ``n_pairs`` how many there were.
     """
 
     loss: float
@@ -623,6 +658,7 @@ class Evaluation:
     K: np.ndarray | None
     band: object | None
     pairs: object | None = None
+    n_pairs: int = 0
     objective: float | None = None       # filled by LMNNProblem.evaluate
     smoothed: float | None = None
     gradient: np.ndarray | None = None
@@ -719,4 +755,6 @@ class BlockSweep:
         kept = None
         if keep_pairs is not None:
             kept = tuple(r.pairs for _, r in runs) if stacked else runs[0][1].pairs
-        return Evaluation(loss, hinge, n_active, wsum, K, band, kept)
+            if stacked and any(k is None for k in kept):  # one class over the cap: no working set
+                kept = None
+        return Evaluation(loss, hinge, n_active, wsum, K, band, kept, n_pairs=sum(r.n_pairs for _, r in runs))

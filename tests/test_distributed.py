@@ -41,9 +41,22 @@ def test_cluster_pass_equals_single_process(client, block_bytes):
         np.testing.assert_array_equal(e1.band.triplets.keys, e0.band.triplets.keys)
         np.testing.assert_array_equal(e1.pairs.anchor, e0.pairs.anchor)
         np.testing.assert_array_equal(e1.pairs.impostor, e0.pairs.impostor)
+        assert e1.n_pairs == e0.n_pairs == len(e0.pairs)
         c0, c1 = local.certificate(M, polish=False), remote.certificate(M, polish=False)
         assert c1.lower_bound == pytest.approx(c0.lower_bound, rel=1e-12)
         assert c1.objective == pytest.approx(c0.objective, rel=1e-12)
+
+
+def test_cluster_pass_drops_a_working_set_over_its_cap(client):
+    from convexmetric.distributed import DaskPass
+    X, y = random_problem_data(4, n=120, d=4, classes=3)
+    p = LMNNProblem(X, y, triplets="implicit")
+    t = np.where(p.targets >= 0, p.target_sq_dists(np.eye(4)), -np.inf)
+    run = DaskPass(client, p.labels, p.X)
+    full = run(p.X, t, p.labels, p.margin, keep_pairs=0.3)
+    assert full.n_pairs == len(full.pairs) > 10
+    over = run(p.X, t, p.labels, p.margin, keep_pairs=0.3, max_pairs=full.n_pairs - 1)
+    assert over.pairs is None and over.n_pairs == full.n_pairs and over.loss == pytest.approx(full.loss, rel=1e-12)
 
 
 def test_solver_on_the_cluster_reaches_the_same_result(client):

@@ -101,6 +101,27 @@ def test_working_sets_of_pairs(seed):
         sweep(emb.Z, t, np.roll(p.labels, 1), p.margin, pairs=full.pairs)
 
 
+def test_working_set_over_its_cap_is_dropped_whatever_the_threads():
+    """More pairs than ``max_pairs``: no working set, the count still exact; at the cap: the set."""
+    xps = pytest.importorskip("array_api_strict")
+    p, M, emb, t, trip, z = setup(4, n=60)
+    full = sweep(emb.Z, t, p.labels, p.margin, keep_pairs=0.3, block_bytes=700)
+    n_pairs = len(full.pairs)
+    assert full.n_pairs == n_pairs > 4
+    for workers in (1, 2):
+        for cap in (n_pairs - 1, n_pairs // 3, 0):
+            over = sweep(emb.Z, t, p.labels, p.margin, keep_pairs=0.3, block_bytes=700, workers=workers,
+                         max_pairs=cap)
+            assert over.pairs is None and over.n_pairs == n_pairs
+            assert over.loss == pytest.approx(full.loss, rel=1e-12)
+        at = sweep(emb.Z, t, p.labels, p.margin, keep_pairs=0.3, block_bytes=700, workers=workers,
+                   max_pairs=n_pairs)
+        np.testing.assert_array_equal(at.pairs.anchor, full.pairs.anchor)
+    dense = sweep(emb.Z, t, p.labels, p.margin, keep_pairs=0.3, backend=xps, block_bytes=3000,
+                  max_pairs=n_pairs - 1)
+    assert dense.pairs is None and dense.n_pairs == n_pairs
+
+
 def test_one_metric_per_class_and_anchor_subsets():
     X, y = random_problem_data(5, n=45, d=3, classes=3)
     mm = MultiMetricProblem(X, y, triplets="all")
@@ -173,3 +194,20 @@ def test_factored_on_working_sets_reaches_the_exact_optimum():
     assert exact.fun <= r.fun <= exact.fun * (1 + 1e-4)
     assert r.lower_bound <= exact.fun * (1 + 1e-9)
     assert any(h.get("phase") == "full pass" for h in r.history)
+
+
+def test_factored_without_room_for_a_working_set_keeps_to_full_passes(monkeypatch, caplog):
+    """Too many pairs near the radius for a working set: full passes, the same optimum."""
+    import logging
+
+    from convexmetric import sweep as sweep_module
+    X, y = random_problem_data(9, n=80, d=4, classes=3)
+    exact = solve(LMNNProblem(X, y, triplets="all"), "active-set", tol=1e-9)
+    monkeypatch.setattr(sweep_module, "MAX_KEPT_PAIRS", 5)
+    with caplog.at_level(logging.INFO, logger="convexmetric"):
+        r = solve(LMNNProblem(X, y, triplets="implicit"), "factored", working_set=True, gamma=(1e-1, 1e-3),
+                  tol=1e-4, refresh=10, verbose=True)
+    assert r.status == "optimal", r
+    assert exact.fun <= r.fun <= exact.fun * (1 + 1e-4)
+    assert r.lower_bound <= exact.fun * (1 + 1e-9)
+    assert "more than a working set holds" in caplog.text

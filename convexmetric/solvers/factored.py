@@ -234,7 +234,7 @@ class FactoredSolver(Solver):
                 self._last_gamma = g
                 best_lb, rel = self._bound(problem, ev)
                 self.record(nit, metric_from_components(v.reshape(r, d)), ev.objective, gamma=g, rank=r,
-                            pairs=len(ev.pairs), active=ev.n_active, lower_bound=best_lb, relative_gap=rel,
+                            pairs=ev.n_pairs, active=ev.n_active, lower_bound=best_lb, relative_gap=rel,
                             phase="full pass")
                 if rel <= o["tol"]:
                     return metric_from_components(v.reshape(r, d)), OPTIMAL, nit, {"passes": passes, "gamma": g}
@@ -246,15 +246,21 @@ class FactoredSolver(Solver):
                     return metric_from_components(v.reshape(r, d)), status, nit, {"passes": passes, "gamma": g}
                 f_prev = fg
                 working = ev.pairs
+                if working is None:
+                    self._log("factored: %d impostor pairs near the radius, more than a working set holds "
+                              "(sweep.MAX_KEPT_PAIRS): full passes until the next refresh", ev.n_pairs)
                 cache = {}
 
                 def f_and_grad(u, working=working, cache=cache):
-                    fu, gu, _ = self._evaluate(problem, u, r, d, g, working=working)
+                    fu, gu, ev_u = self._evaluate(problem, u, r, d, g, working=working)
+                    if working is None:  # a full pass: its bound comes free
+                        self._bound(problem, ev_u)
                     cache["last"] = fu
                     return fu, gu
 
                 def callback(u):
-                    self._log("factored working set: gamma %.3g, f_gamma on %d pairs = %.10g", g, len(working),
+                    self._log("factored working set: gamma %.3g, f_gamma on %s pairs = %.10g", g,
+                              "all" if working is None else len(working),
                               cache.get("last", np.nan))
                     if self.options["time_limit"] is not None and self.elapsed() > self.options["time_limit"]:
                         raise StopSolver(USER_LIMIT, f"time limit {self.options['time_limit']}s reached")
