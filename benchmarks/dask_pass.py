@@ -9,7 +9,7 @@ Run from the repository root (the paper's data under $CONVEXMETRIC_DATA):
    this process (two threads) and on a ``LocalCluster`` of two single-thread worker
    processes; their agreement and time ratio (bar: 1e-12 and at most 1.3x).
 2. A 200 000 x 32 synthetic problem whose rows are generated chunk by chunk as a
-   ``dask.array`` (10 classes): one full pass and a 3-iteration solve on the cluster,
+   ``dask.array`` (10 classes): one full pass and a 3-iteration FISTA solve on the cluster,
    with wall times and the peak memory of the client and of every worker (bar: 20 GB
    in total).
 """
@@ -92,14 +92,17 @@ def main(argv=None) -> int:
         f, _ = p.objective_and_subgradient(np.eye(d))
         t_pass = time.perf_counter() - t
         t = time.perf_counter()
-        r = solve(p, max_iter=3)
+        # FISTA, not auto's factored working sets: on these overlapping classes a working-set
+        # round can shrink the metric far past the pairs it holds, and the next full pass then
+        # meets billions of active triplets (more than 20 minutes; see the closing note of stop 17)
+        r = solve(p, "fista", max_iter=3)
         t_solve = time.perf_counter() - t
         workers = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9)
         print(f"{p!r}\n")
         print("| step | s |\n|---|---|")
         print(f"| problem (gather rows, targets, pull matrix) | {t_setup:.1f} |")
         print(f"| one full pass (objective + subgradient) at the identity | {t_pass:.1f} |")
-        print(f"| solve(problem, max_iter=3) -> {r.solver}, {r.nit} iterations, certified gap "
+        print(f"| solve(problem, \"fista\", max_iter=3) -> {r.solver}, {r.nit} iterations, certified gap "
               f"{r.relative_gap:.2e} | {t_solve:.1f} |")
         total = peak_gb() + sum(workers.values())
         print(f"\npeak memory: client {peak_gb():.2f} GB, workers "
