@@ -38,7 +38,13 @@ def row(name, build, tol, limit, **opts):
     return r
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="*", default=None, choices=["digits", "letters", "letters-multi", "isolet"],
+                    help="run these rows only")
+    only = ap.parse_args(argv).only
+    want = (lambda name: only is None or name in only)  # noqa: E731
     from sklearn.datasets import load_digits
     from sklearn.decomposition import PCA
     from sklearn.model_selection import train_test_split
@@ -59,8 +65,9 @@ def main() -> int:
         Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
         return LMNNProblem(StandardScaler().fit(Xtr).transform(Xtr), ytr), None
 
-    with threadpool_limits(1):
-        row("digits (one BLAS thread)", digits, 1e-4, 60)
+    if want("digits"):
+        with threadpool_limits(1):
+            row("digits (one BLAS thread)", digits, 1e-4, 60)
 
     letters = load_letter()
 
@@ -72,8 +79,10 @@ def main() -> int:
         Xtr, ytr, Xte, yte = letters
         return MultiMetricProblem(Xtr, ytr), None
 
-    row("letters", letters_single, 1e-5, 120)
-    row("letters, one metric per class", letters_multi, 1e-2, 300)
+    if want("letters"):
+        row("letters", letters_single, 1e-5, 120)
+    if want("letters-multi"):
+        row("letters, one metric per class", letters_multi, 1e-2, 300)
 
     def isolet():
         Xtr, ytr, Xte, yte = load_isolet()
@@ -81,7 +90,8 @@ def main() -> int:
         Xtr, Xte = pca.transform(Xtr), pca.transform(Xte)
         return LMNNProblem(Xtr, ytr), (Xtr, ytr, Xte, yte)
 
-    row("isolet (PCA 172)", isolet, 1e-3, 300)
+    if want("isolet"):
+        row("isolet (PCA 172)", isolet, 1e-3, 300)
     return 0
 
 
