@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import psd
 from .._checks import check_int, check_real
+from ..dual import certificate_duals
 from ..interrupt import DeadlineExceeded
 from ..result import INTERRUPTED, OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT, LMNNResult
 
@@ -26,10 +27,6 @@ logger = logging.getLogger("convexmetric.solvers")
 #: Least seconds between two progress lines where no progress bar can render
 #: (standard error redirected to a file or a pipe, a notebook without ipywidgets).
 PROGRESS_LINE_INTERVAL = 1.0
-
-#: Iterations of dual ascent (:func:`convexmetric.dual.dual_ascent`) behind the final
-#: certificate of a problem with one metric per class (work, not seconds: reproducible).
-DUAL_ASCENT_ITERATIONS = 200
 
 _progress_state = threading.local()  # this thread's running progress display, if any
 _write_lock = threading.Lock()       # progress lines from several threads never interleave
@@ -200,21 +197,6 @@ class Solver:
             raise TypeError("callback must be callable")
 
     # -- helpers for subclasses -------------------------------------------------
-    def _ascended_dual(self, problem, M, budget):
-        """One metric per class: dual ascent from ``M``'s band (seconds), a candidate for the certificate.
-
-        Letters with 26 metrics: FISTA's own duals certify 2e-1, the ascent 1e-2 in 1.2 s.
-        The certificate judges it like any other dual point; a failure only loses the candidate.
-        """
-        from ..dual import dual_ascent
-        try:
-            asc = dual_ascent(problem, M, iterations=DUAL_ASCENT_ITERATIONS,
-                              time_limit=None if budget is None else 0.5 * budget)
-        except (MemoryError, ValueError, np.linalg.LinAlgError) as exc:
-            logger.info("%s: no dual ascent for the certificate (%s)", self.name, exc)
-            return []
-        return [asc.dual]
-
     def _log(self, msg, *args):
         logger.log(logging.INFO if self.options["verbose"] else logging.DEBUG, msg, *args)
 
@@ -339,10 +321,16 @@ class Solver:
             # with a time limit, polishing gets what is left, and at least 1 s + a quarter of the limit
             tl = self.options["time_limit"]
             budget = None if tl is None else max(self.remaining(), 1.0 + 0.25 * tl)
-            if status != INTERRUPTED and user_problem.n_metrics > 1 and user_problem._pull_definite:
-                cands = cands + self._ascended_dual(user_problem, M, budget)
+            polish_options = {}
+            if status != INTERRUPTED and user_problem.n_metrics > 1:
+                # one metric per class: a dual ascent (seconds) rather than a polishing SDP with
+                # one block per class (minutes on Letters, and weaker); polish only past tol
+                cands = cands + certificate_duals(user_problem, M, time_limit=None if budget is None
+                                                  else 0.5 * budget)
+                polish_options["target"] = self.options["tol"]
             try:
-                cert = user_problem.certificate(M, alpha=cands or None, polish=polish, time_limit=budget)
+                cert = user_problem.certificate(M, alpha=cands or None, polish=polish, time_limit=budget,
+                                                **polish_options)
             except KeyboardInterrupt:  # Ctrl-C during the polishing SDP: certify without it
                 status, info["stop_reason"] = INTERRUPTED, "KeyboardInterrupt"
                 cert = user_problem.certificate(M, alpha=cands or None, polish=False)

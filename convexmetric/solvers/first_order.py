@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import psd
 from ..certificate import gap_floor, relative_gap, smoothed_duals
+from ..dual import certificate_duals
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
 from .base import Solver
 
@@ -21,29 +22,44 @@ logger = logging.getLogger("convexmetric.solvers")
 class _Certifier:
     """Periodic certificates for a first-order run.
 
-    Smoothed dual points are always tried (cheap). Dual polishing (a small SDP) is
-    added when ``d`` allows it and the run is near convergence, on the 1st, 2nd, 4th,
-    8th, ... such check: a schedule in work, not seconds, so that the same input gives
-    the same run on a busy or an idle machine, and polishing stays a small share of it.
+    Smoothed dual points are always tried (cheap). When the run is near convergence, on
+    the 1st, 2nd, 4th, 8th, ... such check, a stronger dual point is added: a short dual
+    ascent for one metric per class (:func:`convexmetric.dual.certificate_duals`, warm-started
+    from the previous one), then dual polishing (a small SDP) where ``d`` allows it and
+    the gap is still above ``tol``. The schedule counts work, not seconds, so that the
+    same input gives the same run on a busy or an idle machine, and these stay a small
+    share of it.
     """
 
-    def __init__(self, problem, polish="auto", keep=None, remaining=None):
+    def __init__(self, problem, polish="auto", keep=None, remaining=None, tol=0.0):
         from ..certificate import POLISH_MAX_DIM
         self.problem = problem
         self.remaining = remaining or (lambda: None)  # seconds left in the run (polishing's budget)
         self.keep = keep  # a list (the solver's ``duals``) that holds the best dual point
         self.can_polish = polish is True or (polish == "auto" and problem.d <= POLISH_MAX_DIM)
+        self.ascend = problem.n_metrics > 1
+        self.tol = tol
         self.n_near = 0
         self.best = None
+        self._ascended = None  # the last ascent's dual point: the next ascent starts there
 
     def __call__(self, M, extra=(), near_converged=True):
-        cert = self.problem.certificate(M, alpha=list(extra) or None, polish=False)
-        if self.can_polish and near_converged:
+        cands = list(extra)
+        scheduled = False
+        if near_converged and (self.can_polish or self.ascend):
             self.n_near += 1
-            if self.n_near & (self.n_near - 1) == 0:  # a power of two
-                pc = self.problem.certificate(M, alpha=list(extra) or None, polish=True,
-                                              time_limit=self.remaining())
-                cert = pc if pc.lower_bound > cert.lower_bound else cert
+            scheduled = self.n_near & (self.n_near - 1) == 0  # a power of two
+        if scheduled and self.ascend:
+            left = self.remaining()
+            asc = certificate_duals(self.problem, M, time_limit=None if left is None else 0.25 * left,
+                                    start=self._ascended)
+            self._ascended = asc[0] if asc else self._ascended
+            cands += asc
+        cert = self.problem.certificate(M, alpha=cands or None, polish=False)
+        if scheduled and self.can_polish and cert.relative_gap > self.tol:
+            pc = self.problem.certificate(M, alpha=cands or None, polish=True, time_limit=self.remaining(),
+                                          target=self.tol)
+            cert = pc if pc.lower_bound > cert.lower_bound else cert
         if self.best is None or cert.lower_bound > self.best.lower_bound:
             self.best = cert
             if self.keep is not None:
@@ -227,7 +243,7 @@ class AcceleratedSmoothed(Solver):
         lip = max(np.linalg.norm(g_x) / max(np.linalg.norm(x), 1e-12), 1e-12)
         zk, theta = x.copy(), 1.0
         stage_it, it, status = 0, 0, OPTIMAL_INACCURATE
-        certifier = _Certifier(problem, o["polish"], keep=self.duals, remaining=self.remaining)
+        certifier = _Certifier(problem, o["polish"], keep=self.duals, remaining=self.remaining, tol=o["tol"])
         f_last_check = f_stage = np.inf
         f_verified = (x.copy(), ftrue_x)  # last iterate whose objective a full search confirmed
         self.record(0, x, ftrue_x, gamma=gamma, working=len(working))
@@ -342,7 +358,7 @@ class ProjectedSubgradient(Solver):
         G = problem.gradient_from_weights(viol, np.ones(len(viol)))
         step = o["step0"] or 0.1 * max(np.linalg.norm(M), 1.0) / max(np.linalg.norm(G), 1e-300)
         status, it = OPTIMAL_INACCURATE, 0
-        certifier = _Certifier(problem, o["polish"], keep=self.duals, remaining=self.remaining)
+        certifier = _Certifier(problem, o["polish"], keep=self.duals, remaining=self.remaining, tol=o["tol"])
         self.record(0, M, problem.objective(M), step=step, active=len(working))
         while it < o["max_iter"]:
             it += 1
@@ -418,7 +434,7 @@ class StochasticSubgradient(Solver):
         G = batch_gradient(M)
         step0 = o["step0"] or 0.1 * max(np.linalg.norm(M), 1.0) / max(np.linalg.norm(G), 1e-300)
         check = int(o["check_every"] or max(1, problem.n // b))
-        certifier = _Certifier(problem, o["polish"], keep=self.duals, remaining=self.remaining)
+        certifier = _Certifier(problem, o["polish"], keep=self.duals, remaining=self.remaining, tol=o["tol"])
         avg, n_avg, status, it = M.copy(), 0, OPTIMAL_INACCURATE, 0
         self.record(0, M, problem.objective(M), step=step0)
         while it < o["max_iter"]:
