@@ -753,15 +753,63 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
                 if progress:
                     print(msg, file=sys.stderr, flush=True)
         walls[name] = time.perf_counter() - t0
-    rows = summarize(out_dir, datasets, methods, fast, n_splits, reference or _default_reference(home), seed=seed)
-    write_outputs(out_dir, rows, dict(datasets=list(datasets), methods=list(methods), fast=fast,
-                                      n_splits=n_splits, seed=seed, cache_keys=keys),
+    kept_records, order = _earlier_results(out_dir, datasets, seed=seed, fast=fast)
+    reference = reference or _default_reference(home)
+    rows = summarize(out_dir, datasets, methods, fast, n_splits, reference, seed=seed, kept_records=kept_records)
+    kept_rows = _kept_rows(kept_records, reference)
+    kept = list(dict.fromkeys(r["dataset"] for r in kept_rows))
+    if kept:
+        logger.info("kept the results of %s from the summary files in %s (not recomputed)", ", ".join(kept), out_dir)
+    write_outputs(out_dir, _in_table_order(order, kept_rows, rows), dict(datasets=list(datasets), methods=list(methods),
+                  fast=fast, n_splits=n_splits, seed=seed, cache_keys=keys, kept_from_earlier_runs=kept),
                   walls, time.perf_counter() - t_start)
     return rows
 
 
-def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, seed=0):
-    """Mean and standard deviation over the cached splits of this seed and protocol, beside the paper's number."""
+def _earlier_results(out_dir, datasets, *, seed: int, fast: bool):
+    """``(records, order)``: other data sets' split records from the summary files in ``out_dir``.
+
+    The summaries grow one data set at a time (MNIST alone takes an hour): a run rewrites
+    the rows of its own data sets and keeps the others' split records (``splits.csv``,
+    from which their rows are recomputed), provided they were made with the same base
+    seed and mode (``run.json``). ``order`` lists every data set of the earlier table in
+    its order. Anything unreadable is reported and dropped, never guessed.
+    """
+    out_dir = Path(out_dir)
+    meta, table = out_dir / "run.json", out_dir / "splits.csv"
+    if not (meta.is_file() and table.is_file()):
+        return [], []
+    try:
+        args = json.loads(meta.read_text()).get("args", {})
+        if int(args.get("seed", 0)) != int(seed) or bool(args.get("fast")) != bool(fast):
+            return [], []
+        with open(table, newline="") as fh:
+            every = list(csv.DictReader(fh))
+        for r in every:
+            if r["dataset"] not in PROTOCOLS or r["method"] not in METHODS:
+                raise ValueError(f"unknown data set or method in {r}")
+            float(r["error"]), float(r["wall_time"]), int(r["n_train"]), int(r["n_test"])
+            float(r["relative_gap"] or 0.0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        logger.warning("the summary files in %s cannot be read back (%s): only this run's data sets are "
+                       "written", out_dir, exc)
+        return [], []
+    order = list(dict.fromkeys(r["dataset"] for r in every))
+    return [r for r in every if r["dataset"] not in datasets], order
+
+
+def _in_table_order(order, kept_rows, rows):
+    """Kept and new rows, data sets in the earlier table's ``order`` (new ones at the end)."""
+    order = list(dict.fromkeys(list(order) + [r["dataset"] for r in rows]))
+    return sorted(kept_rows + rows, key=lambda r: order.index(r["dataset"]))  # stable: methods keep their order
+
+
+def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, seed=0, kept_records=()):
+    """Mean and standard deviation over the cached splits of this seed and protocol, beside the paper's number.
+
+    ``splits.csv`` gets every cached record of these data sets after ``kept_records``
+    (other data sets' records from an earlier run, see :func:`_earlier_results`).
+    """
     paper = read_paper(reference)
     rows, all_records = [], []
     for name in datasets:
@@ -774,21 +822,36 @@ def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, see
                 rec = _read_record(_cache_dir(out_dir, name, key) / str(split) / f"{m}.json", key)
                 if rec is not None:
                     recs.append(rec)
-            if not recs:
-                continue
-            all_records.extend(recs)
-            errs = np.array([r["error"] for r in recs])
-            ref = paper.get((PAPER_ROW.get(m, m), PAPER_COLUMN[name]))
-            gaps = [r["relative_gap"] for r in recs if "relative_gap" in r]
-            rows.append({
-                "dataset": name, "method": m, "mean": float(errs.mean()),
-                "std": float(errs.std(ddof=1)) if errs.size > 1 else 0.0, "splits": int(errs.size),
-                "paper": ref, "diff": None if ref is None else float(errs.mean() - ref),
-                "max_relative_gap": float(np.max(gaps)) if gaps else None,
-                "mean_time": float(np.mean([r["wall_time"] for r in recs])),
-                "n_train": recs[0]["n_train"], "n_test": recs[0]["n_test"]})
-    _write_split_records(Path(out_dir), all_records)
+            if recs:
+                all_records.extend(recs)
+                rows.append(_summary_row(name, m, recs, paper))
+    _write_split_records(Path(out_dir), list(kept_records) + all_records)
     return rows
+
+
+def _summary_row(name: str, method: str, recs, paper: dict) -> dict:
+    """One table row from the records of one (data set, method): mean, spread, largest gap, time."""
+    errs = np.array([r["error"] for r in recs])
+    ref = paper.get((PAPER_ROW.get(method, method), PAPER_COLUMN[name]))
+    gaps = [r["relative_gap"] for r in recs if r.get("relative_gap") is not None]
+    return {"dataset": name, "method": method, "mean": float(errs.mean()),
+            "std": float(errs.std(ddof=1)) if errs.size > 1 else 0.0, "splits": int(errs.size),
+            "paper": ref, "diff": None if ref is None else float(errs.mean() - ref),
+            "max_relative_gap": float(np.max(gaps)) if gaps else None,
+            "mean_time": float(np.mean([r["wall_time"] for r in recs])),
+            "n_train": recs[0]["n_train"], "n_test": recs[0]["n_test"]}
+
+
+def _kept_rows(records, reference=None) -> list:
+    """Table rows of split records read back from ``splits.csv`` (strings), in their order."""
+    paper = read_paper(reference)
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((r["dataset"], r["method"]), []).append({
+            "error": float(r["error"]), "wall_time": float(r["wall_time"]),
+            "relative_gap": float(r["relative_gap"]) if r.get("relative_gap") else None,
+            "n_train": int(r["n_train"]), "n_test": int(r["n_test"])})
+    return [_summary_row(name, m, recs, paper) for (name, m), recs in groups.items()]
 
 
 def _write_split_records(out_dir: Path, records) -> None:
@@ -829,9 +892,13 @@ def write_outputs(out_dir, rows, args, walls, total):
         gap = "" if r["max_relative_gap"] is None else f"{r['max_relative_gap']:.1e}"
         lines.append(f"| {r['dataset']} | {METHODS[r['method']]} | {r['mean']:.2f} ± {r['std']:.2f} | {paper} "
                      f"| {diff} | {r['splits']} | {gap} | {r['mean_time']:.1f} |")
-    notes = [f"- {p.name}: {p.note}" for p in PROTOCOLS.values() if p.note and p.name in args["datasets"]]
+    shown = {r["dataset"] for r in rows}
+    notes = [f"- {p.name}: {p.note}" for p in PROTOCOLS.values() if p.note and p.name in shown]
     if notes:
         lines += ["", "Data notes:"] + notes
+    if args.get("kept_from_earlier_runs"):
+        lines += ["", f"Rows of {', '.join(args['kept_from_earlier_runs'])} were kept from an earlier run's "
+                  f"summary files (same seed and mode); this run computed {', '.join(args['datasets'])}."]
     lines += ["", "Rows more than 1.5 points from the paper are discussed, with evidence, in "
               "`paper_repro/README.md` (from `paper_repro/explain_differences.py`)."]
     (out_dir / "table1.md").write_text("\n".join(lines) + "\n")
@@ -840,8 +907,7 @@ def write_outputs(out_dir, rows, args, walls, total):
                          "numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
                          "cvxpy": cvxpy.__version__},
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-            "protocols": {n: {k: v for k, v in vars(p).items()} for n, p in PROTOCOLS.items()
-                          if n in args["datasets"]}}
+            "protocols": {n: {k: v for k, v in vars(p).items()} for n, p in PROTOCOLS.items() if n in shown}}
     (out_dir / "run.json").write_text(json.dumps(meta, indent=1, default=str))
 
 

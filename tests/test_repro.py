@@ -166,3 +166,43 @@ def test_cli_download_fetches_missing_data(data_home, loopback_server, tmp_path,
                        str(tmp_path / "out"), "--data-home", str(home), "--download", "-q"]) == 0
     assert (home / "iris" / "iris.data.gz").is_file()
     assert "| iris | kNN Euclidean |" in (tmp_path / "out" / "table1.md").read_text()
+
+
+def test_summaries_grow_one_data_set_at_a_time(data_home, tmp_path, monkeypatch):
+    """A run keeps the other data sets' rows and split records from the summary files it finds
+    (same seed and mode), rewrites its own, and keeps nothing across seeds or from damaged files."""
+    out = tmp_path / "out"
+    common = ["--methods", "knn_euclidean", "knn_lda", "--splits", "2", "--out", str(out), "--data-home", data_home,
+              "-q"]
+    assert repro.main(["--datasets", "iris"] + common) == 0
+    first = (out / "table1.csv").read_text()
+    assert repro.main(["--datasets", "wine"] + common) == 0
+    with open(out / "table1.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["dataset"], r["method"]) for r in rows] == [("iris", "knn_euclidean"), ("iris", "knn_lda"),
+                                                           ("wine", "knn_euclidean"), ("wine", "knn_lda")]
+    assert [line for line in first.splitlines()[1:]] == [line for line in (out / "table1.csv").read_text()
+                                                         .splitlines()[1:3]]   # iris's rows as they were
+    assert sorted({d for d, _ in _dataset_seeds(out)}) == ["iris", "wine"] and len(_dataset_seeds(out)) == 8
+    md = (out / "table1.md").read_text()
+    assert "| iris | kNN Euclidean |" in md and "Rows of iris were kept" in md
+    assert json.loads((out / "run.json").read_text())["args"]["kept_from_earlier_runs"] == ["iris"]
+    # rerunning iris rewrites its rows in place (first in the table) and keeps wine's
+    assert repro.main(["--datasets", "iris"] + common) == 0
+    with open(out / "table1.csv") as fh:
+        assert [r["dataset"] for r in csv.DictReader(fh)] == ["iris", "iris", "wine", "wine"]
+    # another base seed keeps nothing from seed 0
+    assert repro.main(["--datasets", "wine", "--seed", "1"] + common) == 0
+    assert {d for d, _ in _dataset_seeds(out)} == {"wine"}
+    assert "kept" not in (out / "table1.md").read_text()
+    # a damaged summary is reported and dropped, not guessed from
+    (out / "splits.csv").write_text("dataset,split,method,error\nnope,0,knn_euclidean,x\n")
+    (out / "run.json").write_text(json.dumps({"args": {"seed": 1, "fast": False}}))
+    assert repro.main(["--datasets", "iris", "--seed", "1"] + common) == 0
+    with open(out / "table1.csv") as fh:
+        assert {r["dataset"] for r in csv.DictReader(fh)} == {"iris"}
+
+
+def _dataset_seeds(out):
+    with open(out / "splits.csv") as fh:
+        return [(r["dataset"], int(r["seed"])) for r in csv.DictReader(fh)]
