@@ -81,14 +81,16 @@ def test_one_metric_per_class_solvers_certify_with_dual_ascent(seed, monkeypatch
         monkeypatch.setattr(module, "certificate_duals", lambda *args, **kw: [])
     plain = solve(p, "fista", max_iter=30, polish=False)
     assert with_ascent.fun == pytest.approx(plain.fun, rel=1e-12)  # the same metric, judged twice
-    assert plain.lower_bound <= with_ascent.lower_bound <= exact.fun * (1 + 1e-9)
+    # the ascent must help (measured: 1.3e-2 against 3.1e-2 ... 8.6e-2 against 3.3e-1) and stay a bound
+    assert plain.lower_bound < with_ascent.lower_bound <= exact.fun * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_certificate_duals_of_one_metric_per_class_stay_below_the_optimum(seed):
+def test_certificate_duals_of_one_metric_per_class_stay_below_the_optimum(seed, monkeypatch):
     """The ascent behind multi-metric certificates (cold, and warm-started from another
     metric's dual as the in-run checks do) on random problems varying margin, mu, k, the
     scale of X and the class sizes: the judge's bound never exceeds the exact optimum."""
+    from convexmetric import dual
     from convexmetric.dual import certificate_duals
     rng = np.random.default_rng(500 + seed)
     d, k = int(rng.integers(2, 4)), int(rng.integers(1, 4))
@@ -106,7 +108,13 @@ def test_certificate_duals_of_one_metric_per_class_stay_below_the_optimum(seed):
     first = certificate_duals(p, far)
     assert len(first) == 1
     for M, start in ((far, None), (opt.M, first[0]), (0.5 * opt.M + 0.5 * far, first[0])):
-        (dual,) = certificate_duals(p, M, start=start)
-        cert = p.certificate(M, alpha=dual, polish=False)
+        (point,) = certificate_duals(p, M, start=start)
+        cert = p.certificate(M, alpha=point, polish=False)
         assert cert.lower_bound <= f_star + tiny
-    assert p.certificate(opt.M, alpha=certificate_duals(p, opt.M), polish=False).relative_gap <= 0.5
+    ascended = p.certificate(opt.M, alpha=certificate_duals(p, opt.M), polish=False)
+    monkeypatch.setattr(dual, "CERTIFICATE_ASCENT_ITERATIONS", 0)   # its start only
+    started = p.certificate(opt.M, alpha=certificate_duals(p, opt.M), polish=False)
+    assert started.lower_bound <= ascended.lower_bound <= f_star + tiny
+    # with polishing beside the ascended point the bound is tight, so an inflated bound shows
+    tight = p.certificate(opt.M, alpha=[ascended.dual], polish=True)
+    assert tight.relative_gap <= 1e-6 and tight.lower_bound <= f_star + tiny

@@ -168,7 +168,7 @@ def test_cli_download_fetches_missing_data(data_home, loopback_server, tmp_path,
     assert "| iris | kNN Euclidean |" in (tmp_path / "out" / "table1.md").read_text()
 
 
-def test_summaries_grow_one_data_set_at_a_time(data_home, tmp_path, monkeypatch):
+def test_summaries_grow_one_data_set_at_a_time(data_home, tmp_path):
     """A run keeps the other data sets' rows and split records from the summary files it finds
     (same seed and mode), rewrites its own, and keeps nothing across seeds or from damaged files."""
     out = tmp_path / "out"
@@ -181,8 +181,7 @@ def test_summaries_grow_one_data_set_at_a_time(data_home, tmp_path, monkeypatch)
         rows = list(csv.DictReader(fh))
     assert [(r["dataset"], r["method"]) for r in rows] == [("iris", "knn_euclidean"), ("iris", "knn_lda"),
                                                            ("wine", "knn_euclidean"), ("wine", "knn_lda")]
-    assert [line for line in first.splitlines()[1:]] == [line for line in (out / "table1.csv").read_text()
-                                                         .splitlines()[1:3]]   # iris's rows as they were
+    assert first.splitlines()[1:] == (out / "table1.csv").read_text().splitlines()[1:3]  # iris's rows as they were
     assert sorted({d for d, _ in _dataset_seeds(out)}) == ["iris", "wine"] and len(_dataset_seeds(out)) == 8
     md = (out / "table1.md").read_text()
     assert "| iris | kNN Euclidean |" in md and "Rows of iris were kept" in md
