@@ -94,6 +94,43 @@ def test_validation_stopper_keeps_the_lowest_error_and_the_later_of_ties():
     assert stop.best_at == 8
 
 
+def test_validation_stopper_with_patience_stops_the_solver_only_after_a_long_enough_stall():
+    rng = np.random.default_rng(1)
+    y = np.arange(80) % 2
+    X = np.column_stack([y * 3.0 + 0.3 * rng.standard_normal(80), 20 * rng.standard_normal(80)])
+    noisy, clean = np.diag([0.0, 1.0]), np.diag([1.0, 0.0])
+    stop = repro.ValidationStopper(X[:50], y[:50], X[50:], y[50:], growth=1.25, patience=2.0, min_calls=10)
+    said = [stop({"M": clean if call in (5, 12) else noisy}) for call in range(1, 41)]
+    first = said.index(True) + 1
+    assert stop.best_at == 12 and stop.best_error == 0.0      # the later of the two clean metrics
+    assert first >= max(10, 2 * 5)                           # the tie at 12 does not renew the patience
+    assert first < 2 * 12
+    assert first in [at for at, _ in stop.trace]              # only at an evaluated call
+    assert not any(said[:first - 1])
+    without = repro.ValidationStopper(X[:50], y[:50], X[50:], y[50:], growth=1.25)
+    assert not any(without({"M": noisy}) for _ in range(200))   # no patience: never stops
+    with pytest.raises(ValueError, match="patience"):
+        repro.ValidationStopper(X[:50], y[:50], X[50:], y[50:], patience=1.0)
+
+
+def test_patience_stops_a_real_solve_early_and_keeps_its_best_iterate():
+    from convexmetric import LMNNProblem, solve
+    rng = np.random.default_rng(2)
+    y = np.repeat(np.arange(3), 30)
+    X = np.column_stack([y + 0.4 * rng.standard_normal(90), 5 * rng.standard_normal((90, 4))])
+    fit, val = repro.validation_split(y, 0.3, seed=0)
+    p = LMNNProblem(X[fit], y[fit], k=3)
+    runs = {}
+    for patience in (None, 1.5):
+        stop = repro.ValidationStopper(X[fit], y[fit], X[val], y[val], patience=patience, min_calls=20)
+        res = solve(p, "subgradient", max_iter=3000, callback=stop)
+        runs[patience] = (res, stop)
+    (full, full_stop), (short, short_stop) = runs[None], runs[1.5]
+    assert full.nit == 3000 and short.nit < full.nit and short.status == "user_limit"
+    assert short_stop.calls >= max(20, 1.5 * short_stop._improved_at)
+    assert short_stop.best_error == min(e for _, e in short_stop.trace)
+
+
 # -- cache keys --------------------------------------------------------------------------------
 def test_new_protocol_fields_leave_the_other_data_sets_keys_alone():
     old_fields = {"name", "pca_dims", "pca_drop", "fixed_split", "solver", "solver_options", "multi_solver",
