@@ -125,7 +125,7 @@ def test_patience_stops_a_real_solve_early_and_keeps_its_best_iterate():
         stop = repro.ValidationStopper(X[fit], y[fit], X[val], y[val], patience=patience, min_calls=20)
         res = solve(p, "subgradient", max_iter=3000, callback=stop)
         runs[patience] = (res, stop)
-    (full, full_stop), (short, short_stop) = runs[None], runs[1.5]
+    (full, _), (short, short_stop) = runs[None], runs[1.5]
     assert full.nit == 3000 and short.nit < full.nit and short.status == "user_limit"
     assert short_stop.calls >= max(20, 1.5 * short_stop._improved_at)
     assert short_stop.best_error == min(e for _, e in short_stop.trace)
