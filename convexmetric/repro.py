@@ -927,7 +927,7 @@ def write_outputs(out_dir, rows, args, walls, total):
     if args.get("kept_from_earlier_runs"):
         lines += ["", f"Rows of {', '.join(args['kept_from_earlier_runs'])} were kept from an earlier run's "
                   f"summary files (same seed and mode); this run computed {', '.join(args['datasets'])}."]
-    lines += ["", "Rows more than 1.5 points from the paper are discussed, with evidence, in "
+    lines += ["", "Rows more than 1 point from the paper are discussed, with evidence, in "
               "`paper_repro/README.md` (from `paper_repro/explain_differences.py`)."]
     (out_dir / "table1.md").write_text("\n".join(lines) + "\n")
     meta = {"args": args, "command": " ".join(sys.argv), "wall_time_s": total, "dataset_wall_time_s": walls,
