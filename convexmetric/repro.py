@@ -108,8 +108,8 @@ class Protocol:
         paper's 30 % on the face sets; 0: none).
     patience : float or None
         With validation: stop each solve once the call count reaches this multiple of the
-        best iterate's call without a better validation error (:class:`ValidationStopper`);
-        None: every solve runs to its limits.
+        call of the last strict improvement of the validation error
+        (:class:`ValidationStopper`); None: every solve runs to its limits.
     solver, solver_options : str, dict
         How the single metric is solved (also each pass of multi-pass LMNN).
     multi_solver, multi_options : str, dict
@@ -176,7 +176,7 @@ PROTOCOLS = {
     # 196 fit points in 200 dimensions: the pull matrix is singular, auto runs factored to an
     # iteration budget; multi-metric FISTA with 40 metrics gets 30 s per split. The validation
     # error bottoms out early (split 0: iterate 94 of 500, 48 of 314 in a later pass), so each
-    # solve stops at twice the best iterate's call without a better one (patience 2)
+    # solve stops at twice the call of the last strict improvement (patience 2)
     "ofaces": Protocol("ofaces", 100, pca_dims=200, validation=0.3, patience=2.0, solver="auto",
                        solver_options={"time_limit": 60}, multi_solver="auto",
                        multi_options={"time_limit": 30}),

@@ -113,22 +113,24 @@ def test_validation_stopper_with_patience_stops_the_solver_only_after_a_long_eno
         repro.ValidationStopper(X[:50], y[:50], X[50:], y[50:], patience=1.0)
 
 
-def test_patience_stops_a_real_solve_early_and_keeps_its_best_iterate():
-    from convexmetric import LMNNProblem, solve
+def test_a_protocols_patience_stops_its_solves_early_and_keeps_the_best_iterate():
+    """``Protocol.patience`` reaches the solver through ``SplitData.solve``: the same solve without
+    it runs to its iteration limit."""
+    from dataclasses import replace
     rng = np.random.default_rng(2)
-    y = np.repeat(np.arange(3), 30)
-    X = np.column_stack([y + 0.4 * rng.standard_normal(90), 5 * rng.standard_normal((90, 4))])
-    fit, val = repro.validation_split(y, 0.3, seed=0)
-    p = LMNNProblem(X[fit], y[fit], k=3)
-    runs = {}
+    y = np.repeat(np.arange(3), 40)
+    X = np.column_stack([y + 1.0 * rng.standard_normal(120), 5 * rng.standard_normal((120, 4))])
+    base = repro.Protocol("toy", 1, validation=0.3, solver="fista",
+                          solver_options={"max_iter": 3000, "tol": 1e-300})
+    infos = {}
     for patience in (None, 1.5):
-        stop = repro.ValidationStopper(X[fit], y[fit], X[val], y[val], patience=patience, min_calls=20)
-        res = solve(p, "subgradient", max_iter=3000, callback=stop)
-        runs[patience] = (res, stop)
-    (full, _), (short, short_stop) = runs[None], runs[1.5]
-    assert full.nit == 3000 and short.nit < full.nit and short.status == "user_limit"
-    assert short_stop.calls >= max(20, 1.5 * short_stop._improved_at)
-    assert short_stop.best_error == min(e for _, e in short_stop.trace)
+        data = repro.SplitData(replace(base, patience=patience), X[:90], y[:90], X[90:], y[90:])
+        _, sol = data.single()
+        infos[patience] = sol.info
+    full, short = infos[None], infos[1.5]
+    assert full["nit"] == 3000                                  # ran to its iteration limit
+    assert short["nit"] < 1000 and short["val_evaluations"] < full["val_evaluations"]
+    assert short["val_error"] <= short["val_error_final"]      # the kept iterate is the validation best
 
 
 # -- cache keys --------------------------------------------------------------------------------
