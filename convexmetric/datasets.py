@@ -438,8 +438,24 @@ def pca_reduce(X_train, X_test=None, n_components: int = 100, drop_leading: int 
     return tr, te
 
 
-def bag_of_words(docs_train, docs_test, n_words: int = 20000):
-    """Word counts over the ``n_words`` most common words of the training documents (sparse)."""
-    from sklearn.feature_extraction.text import CountVectorizer
+#: Word weightings :func:`bag_of_words` knows.
+WORD_WEIGHTINGS = ("counts", "tfidf")
+
+
+def bag_of_words(docs_train, docs_test, n_words: int = 20000, weighting: str = "counts"):
+    """Sparse bag of words over the ``n_words`` most common words of the training documents.
+
+    ``weighting``: ``"counts"``, the word counts; ``"tfidf"``, the counts times the smoothed
+    inverse document frequency ``1 + ln((1 + n) / (1 + df))`` of the training documents, each
+    row then scaled to unit length (scikit-learn's ``TfidfTransformer`` defaults), so that
+    long documents and common words do not dominate Euclidean distances.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    if weighting not in WORD_WEIGHTINGS:
+        raise ValueError(f"unknown word weighting {weighting!r}; known: {list(WORD_WEIGHTINGS)}")
     vec = CountVectorizer(max_features=n_words, dtype=np.float64)
-    return vec.fit_transform(docs_train), vec.transform(docs_test)
+    tr, te = vec.fit_transform(docs_train), vec.transform(docs_test)
+    if weighting == "tfidf":
+        tfidf = TfidfTransformer().fit(tr)
+        tr, te = tfidf.transform(tr), tfidf.transform(te)
+    return tr, te

@@ -176,3 +176,20 @@ def test_pca_reduce_drops_leading_components():
     dropped, _ = D.pca_reduce(X, None, 5, drop_leading=2)
     assert dropped.shape == (50, 3)
     np.testing.assert_allclose(np.abs(dropped), np.abs(full[:, 2:]), atol=1e-8)
+
+
+def test_bag_of_words_tfidf_uses_training_document_frequencies():
+    train = ["apple apple banana", "banana cherry", "apple banana banana"]
+    test = ["cherry apple", "banana banana durian"]
+    counts_tr, counts_te = D.bag_of_words(train, test, n_words=10)
+    tr, te = D.bag_of_words(train, test, n_words=10, weighting="tfidf")
+    df = np.asarray((counts_tr > 0).sum(axis=0)).ravel()
+    assert df.tolist() == [2, 3, 1]                                    # apple, banana, cherry: idf differ
+    idf = 1 + np.log((1 + 3) / (1 + df))
+    for got, counts in ((tr, counts_tr), (te, counts_te)):
+        want = counts.toarray() * idf
+        want /= np.linalg.norm(want, axis=1, keepdims=True)
+        np.testing.assert_allclose(got.toarray(), want, rtol=1e-12)
+    assert te.shape == (2, 3)                                          # "durian" is not a training word
+    with pytest.raises(ValueError, match="word weighting"):
+        D.bag_of_words(train, test, weighting="binary")
