@@ -39,6 +39,10 @@ from .triplets import TripletWeights
 
 logger = logging.getLogger(__name__)
 
+#: Most active triplets at a round's metric for :func:`solve_margin_band` to list them
+#: (about 150 bytes each at the peak of listing: 10^7 take some 1.5 GiB).
+BAND_MAX_LISTED = 10_000_000
+
 # Dual weights stay this far inside (0, 1), so that 1/y and 1/(1-y) stay finite.
 _TINY = 1e-13
 
@@ -137,7 +141,8 @@ def _values_on(ts, old_ts, old_values, default):
 
 def solve_margin_band(problem, M, band: float, *, objective_value: float | None = None,
                       target_gap: float | None = None, max_free: int = 4000, max_rounds: int = 5,
-                      max_iter: int = 40, time_limit: float | None = None, accept=None) -> BandSolution:
+                      max_iter: int = 40, time_limit: float | None = None, accept=None,
+                      max_listed: int | None = None) -> BandSolution:
     """Solve the LMNN SDP with the triplets outside a margin band fixed, growing the band.
 
     The triplets with ``|z_t| <= band`` at ``M`` are free; those above are fixed active,
@@ -170,6 +175,13 @@ def solve_margin_band(problem, M, band: float, *, objective_value: float | None 
     accept : callable, optional
         ``accept(solution) -> bool``, called after each round; True ends the rounds
         (e.g. once the problem's certificate of the round's metric is good enough).
+    max_listed : int, optional
+        Most active triplets a round's metric may have for its triplets to be listed
+        (default :data:`BAND_MAX_LISTED`). A round's metric is first judged by a pass that
+        only counts; one with more active triplets is never listed, offered to
+        ``accept`` or returned: the round backs off towards its start if it is worse,
+        else the rounds stop. (A rough start once gave a round metric with 10^8 active
+        triplets at n = 13 192, whose listing needed over 20 GiB.)
 
     Returns
     -------
@@ -183,6 +195,7 @@ def solve_margin_band(problem, M, band: float, *, objective_value: float | None 
     if not band > 0:
         raise ValueError(f"band must be positive, got {band!r}")
     t0 = time.perf_counter()
+    max_listed = BAND_MAX_LISTED if max_listed is None else int(max_listed)
     slack = band * problem.margin
     M = problem.validate_metric(M)
     f = problem.objective(M) if objective_value is None else float(objective_value)
@@ -197,14 +210,14 @@ def solve_margin_band(problem, M, band: float, *, objective_value: float | None 
         if k > 0 and left is not None and left <= 0:  # the first round always runs
             break
         sol, X, y = _interior_point(problem, one_ts, free_ts, X, y, rho, target, max_iter, left)
-        emb = problem.embed(sol.M)
-        act = problem.active_set(emb, 0.5 * slack)
-        f_new = problem._objective_from(emb, act)
-        record = {"free": sol.n_free, "iterations": sol.n_iter, "gap": sol.duality_gap, "objective": f_new}
+        ev = problem.evaluate(sol.M)  # a counting pass: the round's metric may be far too rough to list
+        f_new, listable = ev.objective, ev.n_active <= max_listed
+        record = {"free": sol.n_free, "iterations": sol.n_iter, "gap": sol.duality_gap, "objective": f_new,
+                  "active": ev.n_active}
         rounds.append(record)
-        if best is None or f_new < best[1]:
+        if listable and (best is None or f_new < best[1]):
             best = (sol, f_new)
-        if accept is not None and accept(sol):
+        if listable and accept is not None and accept(sol):
             record["accepted"] = True
             break
         if not sol.converged:
@@ -220,12 +233,18 @@ def solve_margin_band(problem, M, band: float, *, objective_value: float | None 
             if f_back >= f:
                 break
             M, f = M_back, f_back
-            if f < best[1]:  # keep the round's dual: it bounds f* wherever the metric is
+            if best is None or f < best[1]:  # keep the round's dual: it bounds f* wherever the metric is
                 best = (dataclasses.replace(sol, M=M, info=dict(sol.info)), f)
             one_ts, free_ts, y = _band_sets(problem, M, slack, max_free)
             X = V.T @ M @ V
             continue
+        if not listable:
+            # better than its start, yet with too many active triplets to list the next band
+            record["too_many_active"] = True
+            break
         M, f = sol.M, f_new
+        emb = problem.embed(M)
+        act = problem.active_set(emb, 0.5 * slack)
         fresh = ~act.triplets.isin(one_ts.union(free_ts))
         near, z_near = act.triplets.subset(fresh), act.margins[fresh]
         z_one = problem._margins_of(emb, one_ts)
@@ -243,7 +262,9 @@ def solve_margin_band(problem, M, band: float, *, objective_value: float | None 
         grown = free_ts.union(near).union(leaving)
         y = np.clip(_values_on(grown, free_ts, y, 0.5), 0.05, 0.95)
         one_ts, free_ts = one_ts.difference(leaving), grown
-    if best is not None and not (rounds and rounds[-1].get("accepted")):
+    if best is None:  # no round's metric could be listed: return the start, unchanged
+        sol = dataclasses.replace(sol, M=M, converged=False, info=dict(sol.info))
+    elif not (rounds and rounds[-1].get("accepted")):
         sol = best[0]  # the metric with the lowest true objective seen
     sol.info.update(rounds=rounds, time=time.perf_counter() - t0)
     logger.debug("band SDP: %d round(s) %s", len(rounds), rounds)

@@ -8,6 +8,9 @@ rank-one pair structure, growing the band until no fixed triplet contradicts its
 Its primal is the metric and its dual certifies it, so the problem's own certificate
 gives a tight gap at d where CVXPY's dual polishing costs tens of seconds.
 
+A warm start goes straight to the band when the dual ascent certifies it within the
+handover gap; a rougher one takes the first-order phase first.
+
 If the band solve does not certify ``tol`` within its rounds (the start was too rough
 for the band), the first-order phase continues from the best metric, for twice as long
 and at least as long as the failed attempt took, and the band solve is tried again.
@@ -15,7 +18,7 @@ and at least as long as the failed attempt took, and the band solve is tried aga
 from __future__ import annotations
 
 from ..dual import dual_ascent
-from ..interior import solve_margin_band
+from ..interior import BAND_MAX_LISTED, solve_margin_band
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
 from .base import Solver, StopSolver, was_interrupted
 
@@ -102,7 +105,8 @@ class BandInteriorSolver(Solver):
         M = None if o["warm_start"] is None else self.initial_metric(problem)
         nit, status = 0, OPTIMAL_INACCURATE
         dual = []
-        attempt, need_first, bursts = 0, M is None, 0  # a warm start goes straight to the band
+        # a warm start goes to the band if the dual ascent certifies it within the handover gap
+        attempt, need_first, bursts = 0, M is None, 0
         handover = o["handover_gap"]
         handover = min(max(30 * o["tol"], 1e-2), 3e-2) if handover is None else max(float(handover), o["tol"])
         while attempt < int(o["max_attempts"]):
@@ -116,8 +120,11 @@ class BandInteriorSolver(Solver):
                 # the burst ended at its budget or at the handover gap: the band takes over
                 # either way (the smoothed dual can lag far behind the primal, e.g. k = 1)
             need_first = True
+            start = problem.evaluate(M)  # counts the active triplets before any is listed
+            if bursts == 0 and start.n_active > BAND_MAX_LISTED:
+                continue  # a warm start too rough to list its active triplets: first-order first
             attempt += 1
-            f = problem.objective(M)
+            f = start.objective
             if o["ascent_iters"]:  # cheap first: first-order ascent on the dual from this start
                 asc = dual_ascent(problem, M, objective_value=f, band=o["band"], iterations=int(o["ascent_iters"]),
                                   time_limit=self.remaining())
@@ -128,6 +135,12 @@ class BandInteriorSolver(Solver):
                 if cert.relative_gap <= o["tol"]:
                     status, dual = OPTIMAL, [asc.dual]
                     break
+                if bursts == 0 and cert.relative_gap > handover:
+                    # a warm start this rough (20news, multi-pass's second pass: 0.81) would
+                    # make the band's fixings wrong, at a cost that grows with n: the
+                    # first-order phase takes it to the handover gap first
+                    attempt -= 1
+                    continue
             left = self.remaining()
             best = {"M": M, "f": f, "cert": None}
 
