@@ -79,6 +79,58 @@ def test_backtracking_never_returns_a_worse_metric(synthetic_d8):
     assert p.objective(sol.M) < f0
 
 
+def test_round_metrics_with_too_many_active_triplets_are_never_listed(synthetic_d8, monkeypatch):
+    """A round's metric is counted before it is listed: one with more active triplets than
+    ``max_listed`` is never listed, offered to ``accept`` or returned (at n = 13 192 such a
+    listing once needed over 20 GiB). Here the rough start's first round has 3x its active
+    triplets; the rounds back off towards the start instead."""
+    p, exact = synthetic_d8
+    start = 0.7 * exact.M + 0.3 * np.trace(exact.M) / p.d * np.eye(p.d)
+    limit = 2 * p.evaluate(start).n_active
+    listed, offered = [], []
+    real = p.active_set
+
+    def spy(M, slack=0.0, anchors=None):
+        listed.append(p.evaluate(M).n_active)
+        return real(M, slack, anchors)
+
+    monkeypatch.setattr(p, "active_set", spy)
+    sol = solve_margin_band(p, start, 0.01, max_rounds=4, max_listed=limit,
+                            accept=lambda s: offered.append(p.evaluate(s.M).n_active) and False)
+    rounds = sol.info["rounds"]
+    assert any(r["active"] > limit for r in rounds)  # the guard was needed
+    assert listed and max(listed) <= limit
+    assert all(n <= limit for n in offered)
+    assert p.evaluate(sol.M).n_active <= limit
+    assert p.objective(sol.M) < p.objective(start)
+    lb = p.certificate(sol.M, alpha=sol.dual, polish=False).lower_bound
+    assert lb <= exact.fun * (1 + 1e-9)
+
+
+def test_band_ipm_sends_a_rough_warm_start_through_the_first_phase(synthetic_d8):
+    """A warm start whose ascent certifies no better than the handover gap goes to the
+    first-order phase before the band (20news, multi-pass's second pass: gap 0.81); a good
+    one goes straight to the band (next test)."""
+    p, exact = synthetic_d8
+    rough = 0.2 * exact.M
+    r = solve(p, "band-ipm", tol=1e-8, warm_start=rough, handover_gap=1e-2)
+    phases = [h.get("phase") for h in r.history]
+    assert phases[0] == "dual ascent" and r.history[0]["relative_gap"] > 1e-2
+    assert "band" in phases and "factored" in phases[:phases.index("band")]
+    assert r.status == "optimal" and r.fun == pytest.approx(exact.fun, rel=1e-8)
+    assert r.fun - exact.fun <= r.gap + 1e-9 * exact.fun
+
+def test_band_ipm_does_not_list_a_warm_start_with_too_many_active_triplets(synthetic_d8, monkeypatch):
+    """Before its dual ascent lists anything, band-ipm counts the warm start's active
+    triplets; past the listing limit the first-order phase runs first."""
+    from convexmetric.solvers import band_ipm
+    p, exact = synthetic_d8
+    rough = 0.2 * exact.M
+    monkeypatch.setattr(band_ipm, "BAND_MAX_LISTED", p.evaluate(rough).n_active - 1)
+    r = solve(p, "band-ipm", tol=1e-8, warm_start=rough)
+    assert r.history[0]["phase"] == "factored"
+    assert r.status == "optimal" and r.fun == pytest.approx(exact.fun, rel=1e-8)
+
 def test_band_ipm_solver_is_exact_and_reports_its_phases(synthetic_d8):
     p, exact = synthetic_d8
     r = solve(p, "band-ipm", tol=1e-8, first_iters=20)
