@@ -113,7 +113,10 @@ def test_band_ipm_sends_a_rough_warm_start_through_the_first_phase(synthetic_d8)
     one goes straight to the band (next test)."""
     p, exact = synthetic_d8
     rough = 0.2 * exact.M
-    r = solve(p, "band-ipm", tol=1e-8, warm_start=rough, handover_gap=1e-2)
+    seen = []
+    r = solve(p, "band-ipm", tol=1e-8, warm_start=rough, handover_gap=1e-2,
+              callback=lambda info: seen.append(info["time"]) and False)
+    assert len(seen) > 2 and np.all(np.diff(seen) >= 0)  # the first phase's callbacks on band-ipm's clock
     phases = [h.get("phase") for h in r.history]
     assert phases[0] == "dual ascent" and r.history[0]["relative_gap"] > 1e-2
     assert "band" in phases and "factored" in phases[:phases.index("band")]

@@ -74,8 +74,10 @@ class BandInteriorSolver(Solver):
         opts = dict(o["first_options"] or ({"gamma": 1e-2} if o["first"] == "factored" else {}))
         left = self.remaining()
         start = self.elapsed()
+        cb = o["callback"]  # it sees this solver's clock, as the history does
+        inner_cb = None if cb is None else (lambda info: cb({**info, "time": info["time"] + start}))
         first = get_solver(o["first"], warm_start=M, max_iter=int(iters), time_limit=left, certify=True,
-                           tol=gap_target, verbose=o["verbose"], callback=o["callback"], **opts)
+                           tol=gap_target, verbose=o["verbose"], callback=inner_cb, **opts)
         run = first.solve(problem)
         self.duals.extend(first.duals)
         for rec in run.history:
