@@ -9,7 +9,9 @@ Its primal is the metric and its dual certifies it, so the problem's own certifi
 gives a tight gap at d where CVXPY's dual polishing costs tens of seconds.
 
 A warm start goes straight to the band when the dual ascent certifies it within the
-handover gap; a rougher one takes the first-order phase first.
+handover gap (or when the ascent is turned off); a rougher one, or one with more active
+triplets than :data:`~convexmetric.interior.BAND_MAX_LISTED`, takes the first-order phase
+first.
 
 If the band solve does not certify ``tol`` within its rounds (the start was too rough
 for the band), the first-order phase continues from the best metric, for twice as long
