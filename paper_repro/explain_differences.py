@@ -195,12 +195,9 @@ def bal_passes_rows():
 
 def yfaces_rows():
     """yFaces' energy and SVM rows: the metric and the SVM settings they depend on."""
-    from pathlib import Path
-
     from sklearn.svm import SVC
 
     from convexmetric.classify import energy_predict
-    from convexmetric.repro import _cache_dir, cache_key
     print("\n## yFaces: energy rule and SVM against their settings\n")
     print("3-NN / energy / SVM test error (%). The metrics are the table run's (read from its cache, "
           "`results/cache/yfaces/`; solved again where missing): the validation-chosen metric M and the "
@@ -210,13 +207,9 @@ def yfaces_rows():
     print("| split | kNN, M | energy, M | kNN, M_final | energy, M_final | SVM (table) | SVM defaults, PCA "
           "| SVM defaults, pixels |")
     print("|---|---|---|---|---|---|---|---|")
-    proto = PROTOCOLS["yfaces"]
     raw = load_raw("yfaces")
-    key = cache_key("yfaces", seed=0, fast=False)
-    cache = _cache_dir(Path(__file__).resolve().parent / "results", "yfaces", key)
     for split in range(SPLITS):
-        data = SplitData(proto, *make_split(proto, raw, split, 0, False), seed=split, store=cache / str(split),
-                         key=key)
+        data = table_split("yfaces", split, raw)
         _, sol = data.single()
         (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
         targets = data.reference_targets()
@@ -250,14 +243,12 @@ def mnist_rows():
 
 def ofaces_rows():
     """oFaces' kNN, LDA, multi-pass and SVM rows: what the Euclidean and PCA rows can differ by."""
-    from pathlib import Path
-
     from scipy.spatial.distance import cdist
     from sklearn.decomposition import PCA
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.svm import SVC, LinearSVC
 
-    from convexmetric.repro import _cache_dir, _read_record, cache_key
+    from convexmetric.repro import _read_record
     print("\n## oFaces: kNN baselines, LDA and SVM against their settings\n")
     print("Test error (%) on the first 10 splits of the table's protocol (280 training, 120 test images "
           "of 64 x 64 pixels). *same 3 NN*: the share of test images whose three nearest training images are "
@@ -309,8 +300,7 @@ def ofaces_rows():
         print(f"| {split} | " + " | ".join(f"{c:.1f}" for c in cells) + " |", flush=True)
     print("| mean | " + " | ".join(f"{c:.1f}" for c in np.mean(other_rows, axis=0)) + " |")
 
-    key = cache_key("ofaces", seed=0, fast=False)
-    cache = _cache_dir(Path(__file__).resolve().parent / "results", "ofaces", key)
+    key, cache = table_cache("ofaces")
     pairs = []
     for split in range(proto.n_splits):
         recs = [_read_record(cache / str(split) / f"{m}.json", key)
@@ -395,15 +385,21 @@ def follow_solve(problem, solver, checkpoints, columns, **options):
 ISOLET_CHECKPOINTS = (10, 25, 50, 100, 200, 400, 800, 1600)   # seconds into the multi-metric solve
 
 
-def _table_split0(name):
-    """Split 0 of ``name``'s protocol, reading the single metric from the table run's cache."""
+def table_cache(name):
+    """``(key, folder)`` of the table run's cache for ``name`` (full protocol, seed 0)."""
     from pathlib import Path
 
     from convexmetric.repro import _cache_dir, cache_key
-    proto = PROTOCOLS[name]
     key = cache_key(name, seed=0, fast=False)
-    cache = _cache_dir(Path(__file__).resolve().parent / "results", name, key)
-    return SplitData(proto, *make_split(proto, load_raw(name), 0, 0, False), seed=0, store=cache / "0", key=key)
+    return key, _cache_dir(Path(__file__).resolve().parent / "results", name, key)
+
+
+def table_split(name, split=0, raw=None):
+    """Split ``split`` of ``name``'s table protocol, reading its single metric from the table run's cache."""
+    key, cache = table_cache(name)
+    proto = PROTOCOLS[name]
+    raw = load_raw(name) if raw is None else raw
+    return SplitData(proto, *make_split(proto, raw, split, 0, False), seed=split, store=cache / str(split), key=key)
 
 
 def isolet_multi_rows():
@@ -417,7 +413,7 @@ def isolet_multi_rows():
           "paper's multi-metric row are given below.\n")
     print("| seconds | iteration | objective | relative gap | 3-NN test error |")
     print("|---|---|---|---|---|")
-    data = _table_split0("isolet")
+    data = table_split("isolet")
     (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
     _, single = data.single()
     follow_solve(data.problem(multi=True), "fista", ISOLET_CHECKPOINTS,
@@ -436,7 +432,7 @@ def news_lmnn_rows():
     from convexmetric.classify import loo_knn_error
     from convexmetric.solvers import choose_solver
     proto = PROTOCOLS["20news"]
-    data = _table_split0("20news")
+    data = table_split("20news")
     (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
     p = data.problem()
     solver = choose_solver(p) if proto.solver == "auto" else proto.solver

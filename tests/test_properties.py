@@ -106,3 +106,39 @@ def test_zero_optimum_stops_first_order_solvers():
     assert r.status == "optimal", r
     assert r.lower_bound <= r.fun
     assert r.gap <= 1e-3 * p.mu * p.margin
+
+
+#: Seeds where band-ipm from the rough warm start ends at a certified 5e-5, not 1e-6: the
+#: first-order phase and the band then cycle through the same points (before rough warm
+#: starts took the first-order phase first, the band from the rough start led elsewhere, to
+#: 1e-9). Strict: the test fails once this is fixed, so that the mark is removed.
+ROUGH_WARM_START_STALLS = {36}
+
+
+@pytest.mark.parametrize("seed", [pytest.param(s, marks=pytest.mark.xfail(
+    strict=True, reason="band-ipm cycles from this rough warm start (known, see ROUGH_WARM_START_STALLS)"))
+    if s in ROUGH_WARM_START_STALLS else s for s in range(50)])
+def test_band_ipm_from_any_warm_start_and_a_capped_band_bound_the_optimum(seed):
+    """band-ipm warm-started at the optimum, at a rough metric (which takes the first-order
+    phase first) and the band solve with a listing cap all give bounds below the optimum."""
+    from convexmetric.interior import solve_margin_band
+    X, y, params, scale = draw_problem(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = LMNNProblem(scale * X, y, **params)
+        p1 = LMNNProblem(X, y, **params)
+    if p.n_triplets == 0 or not p._pull_definite:
+        pytest.skip("no triplets, or a singular pull matrix (band-ipm does not apply)")
+    opt = solve(p, "active-set", tol=1e-9)
+    tiny = 1e-9 * max(opt.fun, p.mu * p.margin)
+    rough = 0.2 * opt.M + 0.05 * np.trace(opt.M) / p.d * np.eye(p.d)
+    for warm in (opt.M, rough):
+        r = solve(p, "band-ipm", warm_start=warm, tol=1e-8)
+        assert r.lower_bound <= opt.fun + tiny and opt.lower_bound <= r.fun + tiny, (r, opt)
+        assert r.fun <= opt.fun + 1e-6 * max(opt.fun, p.mu * p.margin) and r.relative_gap <= 1e-6, (r, opt)
+    start1 = rough * scale ** 2                                  # the same metric for the unscaled data
+    f1 = p1.objective(start1)
+    sol = solve_margin_band(p1, start1, 0.05, max_rounds=4, max_listed=max(1, p1.evaluate(start1).n_active))
+    assert p1.objective(sol.M) <= f1 * (1 + 1e-12)
+    lb = p1.certificate(sol.M, alpha=sol.dual, polish=False).lower_bound
+    assert lb <= opt.fun + tiny
