@@ -208,3 +208,35 @@ def test_ctrl_c_during_an_inner_certificate_stops_band_ipm(synthetic_d8, monkeyp
     assert hits and r.info.get("stop_reason") == "KeyboardInterrupt"
     assert not any(h.get("phase") == "band" for h in r.history)  # it stopped, no band solve ran
     assert r.lower_bound <= exact.fun * (1 + 1e-9)
+
+
+def test_band_widens_when_a_tight_triplet_sits_just_outside_it():
+    """d = 2: three triplets are tight at the optimum. At a start just off it, whose three
+    margins are 1.3 %, 0.3 % and 0.8 % of the margin, a 1 % band fixes the first as active;
+    the band problem's metric is then far worse and nothing on the segment back to the start
+    is better. The band must widen (it once gave up here, and band-ipm cycled at 5e-5)."""
+    from test_properties import draw_problem
+    X, y, params, _ = draw_problem(36)
+    p = LMNNProblem(X, y, **params)
+    exact = solve(p, "active-set", tol=1e-10)
+    act = p.active_set(exact.M, 1e-6 * p.margin)
+    tight = act.triplets.subset(np.abs(act.margins) <= 1e-6 * p.margin)
+    assert p.d == 2 and len(tight) == 3
+    # margins are linear in M: move the optimum so that the tight margins are where we want
+    basis = [np.array([[1.0, 0], [0, 0]]), np.array([[0, 1.0], [1.0, 0]]), np.array([[0, 0], [0, 1.0]])]
+    z0 = p._margins_of(p.embed(exact.M), tight)
+    h = 0.1 * np.linalg.eigvalsh(exact.M)[0]                       # keeps every step PSD
+    G = np.column_stack([(p._margins_of(p.embed(exact.M + h * B), tight) - z0) / h for B in basis])
+    coef = np.linalg.solve(G, np.array([0.013, 0.003, 0.008]) * p.margin - z0)
+    start = exact.M + sum(c * B for c, B in zip(coef, basis))
+    assert np.linalg.eigvalsh(start)[0] > 0
+    sol = solve_margin_band(p, start, 0.01, max_rounds=3, target_gap=1e-10 * exact.fun)
+    rounds = sol.info["rounds"]
+    assert rounds[0]["objective"] > p.objective(start) and rounds[0]["backtracked"] is False
+    assert rounds[0]["widened"] == pytest.approx(0.04)
+    cert = p.certificate(sol.M, alpha=sol.dual, polish=False)
+    assert cert.relative_gap <= 1e-8 and cert.lower_bound <= exact.fun * (1 + 1e-9)
+    # stopped after that first round, the band returns its start (with the round's dual), not the worse metric
+    one = solve_margin_band(p, start, 0.01, max_rounds=1)
+    assert p.objective(one.M) <= p.objective(start)
+    assert p.certificate(one.M, alpha=one.dual, polish=False).lower_bound <= exact.fun * (1 + 1e-9)

@@ -108,16 +108,7 @@ def test_zero_optimum_stops_first_order_solvers():
     assert r.gap <= 1e-3 * p.mu * p.margin
 
 
-#: Seeds where band-ipm from the rough warm start ends at a certified 5e-5, not 1e-6: the
-#: first-order phase and the band then cycle through the same points (before rough warm
-#: starts took the first-order phase first, the band from the rough start led elsewhere, to
-#: 1e-9). Strict: the test fails once this is fixed, so that the mark is removed.
-ROUGH_WARM_START_STALLS = {36}
-
-
-@pytest.mark.parametrize("seed", [pytest.param(s, marks=pytest.mark.xfail(
-    strict=True, reason="band-ipm cycles from this rough warm start (known, see ROUGH_WARM_START_STALLS)"))
-    if s in ROUGH_WARM_START_STALLS else s for s in range(50)])
+@pytest.mark.parametrize("seed", range(50))
 def test_band_ipm_from_any_warm_start_and_a_capped_band_bound_the_optimum(seed):
     """band-ipm warm-started at the optimum, at a rough metric (which takes the first-order
     phase first) and the band solve with a listing cap all give bounds below the optimum."""
