@@ -439,7 +439,7 @@ def pca_reduce(X_train, X_test=None, n_components: int = 100, drop_leading: int 
 
 
 #: Word weightings :func:`bag_of_words` knows.
-WORD_WEIGHTINGS = ("counts", "tfidf")
+WORD_WEIGHTINGS = ("counts", "tfidf", "tfidf-sublinear")
 
 
 def bag_of_words(docs_train, docs_test, n_words: int = 20000, weighting: str = "counts"):
@@ -448,14 +448,16 @@ def bag_of_words(docs_train, docs_test, n_words: int = 20000, weighting: str = "
     ``weighting``: ``"counts"``, the word counts; ``"tfidf"``, the counts times the smoothed
     inverse document frequency ``1 + ln((1 + n) / (1 + df))`` of the training documents, each
     row then scaled to unit length (scikit-learn's ``TfidfTransformer`` defaults), so that
-    long documents and common words do not dominate Euclidean distances.
+    long documents and common words do not dominate Euclidean distances;
+    ``"tfidf-sublinear"``, the same with each count ``c`` replaced by ``1 + ln c``, so that a
+    word repeated in one document counts less.
     """
     from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
     if weighting not in WORD_WEIGHTINGS:
         raise ValueError(f"unknown word weighting {weighting!r}; known: {list(WORD_WEIGHTINGS)}")
     vec = CountVectorizer(max_features=n_words, dtype=np.float64)
     tr, te = vec.fit_transform(docs_train), vec.transform(docs_test)
-    if weighting == "tfidf":
-        tfidf = TfidfTransformer().fit(tr)
+    if weighting.startswith("tfidf"):
+        tfidf = TfidfTransformer(sublinear_tf=weighting == "tfidf-sublinear").fit(tr)
         tr, te = tfidf.transform(tr), tfidf.transform(te)
     return tr, te

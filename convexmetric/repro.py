@@ -106,7 +106,7 @@ class Protocol:
         words (20news), then PCA.
     word_weighting : str
         How the bag of words weighs the words (:func:`convexmetric.datasets.bag_of_words`):
-        ``"counts"`` or ``"tfidf"``.
+        ``"counts"``, ``"tfidf"`` or ``"tfidf-sublinear"``.
     validation : float
         Fraction of the training part held out for early stopping and model choice (the
         paper's 30 % on the face sets; 0: none).

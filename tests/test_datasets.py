@@ -191,5 +191,13 @@ def test_bag_of_words_tfidf_uses_training_document_frequencies():
         want /= np.linalg.norm(want, axis=1, keepdims=True)
         np.testing.assert_allclose(got.toarray(), want, rtol=1e-12)
     assert te.shape == (2, 3)                                          # "durian" is not a training word
+    # sublinear: each count c becomes 1 + ln c before the idf and the unit length
+    tr, te = D.bag_of_words(train, test, n_words=10, weighting="tfidf-sublinear")
+    for got, counts in ((tr, counts_tr), (te, counts_te)):
+        c = counts.toarray()
+        want = np.where(c > 0, 1 + np.log(np.maximum(c, 1)), 0) * idf
+        want /= np.linalg.norm(want, axis=1, keepdims=True)
+        np.testing.assert_allclose(got.toarray(), want, rtol=1e-12)
+    assert not np.allclose(tr.toarray(), D.bag_of_words(train, test, n_words=10, weighting="tfidf")[0].toarray())
     with pytest.raises(ValueError, match="word weighting"):
         D.bag_of_words(train, test, weighting="binary")
