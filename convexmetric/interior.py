@@ -238,7 +238,8 @@ def solve_margin_band(problem, M, band: float, *, objective_value: float | None 
             # than its start. Back off along the segment (f is convex) and re-band there.
             M_back, f_back = _backtrack(problem, M, f, sol.M)
             record["backtracked"] = f_back < f
-            M, f = (M_back, f_back) if f_back < f else (M, f)
+            if record["backtracked"]:
+                M, f = M_back, f_back
             if best is None or f < best[1]:  # keep the round's dual: it bounds f* wherever the metric is
                 best = (dataclasses.replace(sol, M=M, info=dict(sol.info)), f)
             if record["backtracked"]:

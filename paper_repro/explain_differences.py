@@ -501,7 +501,7 @@ def news_inputs_rows():
     sub = dataclasses.replace(proto, word_weighting="tfidf-sublinear")
     print("\n## 20news: the rows on the PCA coordinates under two word weightings\n")
     print("Split 0 of the table's protocol, test error (%). *tf-idf*: the table's inputs (its single metric "
-          "read from the table run's cache); *sublinear tf-idf*: the same protocol with each word count c "
+          "read from the table run's cache, which a run without it solves and fills); *sublinear tf-idf*: the same protocol with each word count c "
           "replaced by 1 + ln c before the idf weights and the unit length, everything else unchanged "
           f"(PCA 200, LMNN by the table's solver and {proto.solver_options['time_limit']} s budget).\n")
     print("| row | tf-idf (the table's) | sublinear tf-idf | paper |")
