@@ -7,6 +7,8 @@ measured in the metric of ``x_j``'s class (multi-metric LMNN).
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .psd import components_from_metric
@@ -128,7 +130,7 @@ def loo_knn_error(X_train, y_train, metric=None, k: int = 3) -> float:
 
 
 def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: float = 0.5,
-                   margin: float = 1.0):
+                   margin: float = 1.0, test_targets: str = "metric"):
     """Energy-based classification (JMLR 2009, Eq. 15) in a learned metric.
 
     Each test point ``x_t`` is given the label ``c`` that minimises the LMNN loss it
@@ -142,7 +144,14 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
     targets : int array (n_train, k')
         The training points' target neighbours (``-1`` for empty slots), as in
         :attr:`LMNNProblem.targets`.
+    test_targets : {"metric", "euclidean"}
+        How a test point's ``k`` targets of each class are chosen: nearest in the learned
+        metric (default; the choice that minimises its energy), or nearest in Euclidean
+        distance, as the training points' targets are. Eq. 15 does not say which; either
+        way their distances enter the energy in the learned metric.
     """
+    if test_targets not in ("metric", "euclidean"):
+        raise ValueError(f"test_targets must be 'metric' or 'euclidean', got {test_targets!r}")
     classes, codes = _encode(y_train)
     C = classes.size
     X_train = np.asarray(X_train, dtype=np.float64)
@@ -157,13 +166,17 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
     reach = margin + d_train                                   # (n, k'): hinge offsets, -inf if empty
     groups = [np.flatnonzero(codes == c) for c in range(C)]
     out = np.empty(np.asarray(X_test).shape[0], dtype=np.int64)
-    for rows, D in sq_dist_blocks(X_train, codes, X_test, metric):
+    blocks = sq_dist_blocks(X_train, codes, X_test, metric)
+    euclid = (sq_dist_blocks(X_train, codes, X_test) if test_targets == "euclidean"
+              else itertools.repeat((None, None)))
+    for (rows, D), (_, E) in zip(blocks, euclid):
         m = rows.size
+        select = D if E is None else E                          # distances that pick the targets
         # the test point as an impostor of training point i: sum_j [reach_ij - D_ti]_+
         as_impostor = np.sum(np.maximum(reach[None, :, :] - D[:, :, None], 0.0), axis=2)   # (m, n)
         imp_total = as_impostor.sum(axis=1)
         kks = [min(k, g.size) for g in groups]
-        dj = [np.sort(np.partition(D[:, g], kk - 1, axis=1)[:, :kk], axis=1) for g, kk in zip(groups, kks)]
+        dj = [_nearest(select[:, g], D[:, g], kk) for g, kk in zip(groups, kks)]   # learned distances
         offsets = [margin + t for t in dj]                     # hinge offsets of its own triplets
         over_all = _row_hinge_sums(D, np.concatenate(offsets, axis=1))
         energy = np.empty((m, C))
@@ -177,6 +190,14 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
             energy[:, c] = (1 - mu) * dj[c].sum(axis=1) + mu * (push + caused)
         out[rows] = energy.argmin(axis=1)
     return classes[out]
+
+
+def _nearest(select: np.ndarray, values: np.ndarray, kk: int) -> np.ndarray:
+    """Per row, ``values`` at the ``kk`` smallest entries of ``select``, sorted."""
+    if select is values:
+        return np.sort(np.partition(values, kk - 1, axis=1)[:, :kk], axis=1)
+    idx = np.argpartition(select, kk - 1, axis=1)[:, :kk]
+    return np.sort(np.take_along_axis(values, idx, axis=1), axis=1)
 
 
 def _row_hinge_sums(values: np.ndarray, queries: np.ndarray) -> np.ndarray:

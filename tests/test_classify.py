@@ -47,12 +47,13 @@ def test_multimetric_distances_use_the_reference_class_metric():
     assert knn_predict(X, y, np.array([[2.0, 0.0]]), Ms, k=1)[0] == 0
 
 
-def _energy_loop(X, y, M, targets, xt, k, mu):
+def _energy_loop(X, y, M, targets, xt, k, mu, test_targets="metric"):
     d = lambda a, b: (a - b) @ M @ (a - b)  # noqa: E731
+    pick = d if test_targets == "metric" else (lambda a, b: (a - b) @ (a - b))  # noqa: E731
     E = []
     for c in np.unique(y):
         g = np.flatnonzero(y == c)
-        js = g[np.argsort([d(xt, X[j]) for j in g], kind="stable")[:k]]
+        js = g[np.argsort([pick(xt, X[j]) for j in g], kind="stable")[:k]]
         e = (1 - mu) * sum(d(xt, X[j]) for j in js)
         for j in js:
             for l in np.flatnonzero(y != c):
@@ -64,11 +65,25 @@ def _energy_loop(X, y, M, targets, xt, k, mu):
     return int(np.argmin(E))
 
 
-def test_energy_classifier_matches_the_loop():
+@pytest.mark.parametrize("test_targets", ["metric", "euclidean"])
+def test_energy_classifier_matches_the_loop(test_targets):
     X, y = random_problem_data(2, n=36, d=3)
     Xt, _ = random_problem_data(3, n=12, d=3)
     p = LMNNProblem(X, y)
     M = solve(p, "fista", tol=1e-2).M
-    pred = energy_predict(X, y, Xt, M, p.targets, k=3, mu=0.5)
-    expect = [_energy_loop(X, y, M, p.targets, x, 3, 0.5) for x in Xt]
+    pred = energy_predict(X, y, Xt, M, p.targets, k=3, mu=0.5, test_targets=test_targets)
+    expect = [_energy_loop(X, y, M, p.targets, x, 3, 0.5, test_targets) for x in Xt]
     np.testing.assert_array_equal(pred, expect)
+
+
+def test_energy_test_targets_matter_only_away_from_the_euclidean_metric():
+    X, y = random_problem_data(4, n=60, d=4)
+    Xt, _ = random_problem_data(5, n=80, d=4)
+    p = LMNNProblem(X, y)
+    by = {t: energy_predict(X, y, Xt, np.eye(4), p.targets, test_targets=t) for t in ("metric", "euclidean")}
+    np.testing.assert_array_equal(by["metric"], by["euclidean"])
+    M = np.diag([25.0, 1.0, 0.04, 1.0])                      # far from Euclidean: other targets
+    by = {t: energy_predict(X, y, Xt, M, p.targets, test_targets=t) for t in ("metric", "euclidean")}
+    assert (by["metric"] != by["euclidean"]).any()
+    with pytest.raises(ValueError, match="test_targets"):
+        energy_predict(X, y, Xt, M, p.targets, test_targets="learned")
