@@ -789,12 +789,14 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
         walls[name] = time.perf_counter() - t0
     kept_records, order = _earlier_results(out_dir, datasets, seed=seed, fast=fast)
     reference = reference or _default_reference(home)
-    rows = summarize(out_dir, datasets, methods, fast, n_splits, reference, seed=seed, kept_records=kept_records)
+    order = list(dict.fromkeys(list(order) + list(datasets)))    # the earlier table's, then new data sets
+    rows = summarize(out_dir, datasets, methods, fast, n_splits, reference, seed=seed, kept_records=kept_records,
+                     order=order)
     kept_rows = _kept_rows(kept_records, reference)
     kept = list(dict.fromkeys(r["dataset"] for r in kept_rows))
     if kept:
         logger.info("kept the results of %s from the summary files in %s (not recomputed)", ", ".join(kept), out_dir)
-    write_outputs(out_dir, _in_table_order(order, kept_rows, rows), dict(datasets=list(datasets), methods=list(methods),
+    write_outputs(out_dir, _in_table_order(order, kept_rows + rows), dict(datasets=list(datasets), methods=list(methods),
                   fast=fast, n_splits=n_splits, seed=seed, cache_keys=keys, kept_from_earlier_runs=kept),
                   walls, time.perf_counter() - t_start)
     return rows
@@ -832,17 +834,18 @@ def _earlier_results(out_dir, datasets, *, seed: int, fast: bool):
     return [r for r in every if r["dataset"] not in datasets], order
 
 
-def _in_table_order(order, kept_rows, rows):
-    """Kept and new rows, data sets in the earlier table's ``order`` (new ones at the end)."""
-    order = list(dict.fromkeys(list(order) + [r["dataset"] for r in rows]))
-    return sorted(kept_rows + rows, key=lambda r: order.index(r["dataset"]))  # stable: methods keep their order
+def _in_table_order(order, items):
+    """``items`` (rows or split records) with their data sets in ``order``; stable, so methods and
+    splits keep theirs. ``splits.csv`` is written in this order too, so the next run reads it back."""
+    return sorted(items, key=lambda r: order.index(r["dataset"]))
 
 
-def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, seed=0, kept_records=()):
+def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, seed=0, kept_records=(), order=None):
     """Mean and standard deviation over the cached splits of this seed and protocol, beside the paper's number.
 
-    ``splits.csv`` gets every cached record of these data sets after ``kept_records``
-    (other data sets' records from an earlier run, see :func:`_earlier_results`).
+    ``splits.csv`` gets every cached record of these data sets and ``kept_records`` (other
+    data sets' records from an earlier run, see :func:`_earlier_results`), data sets in
+    ``order`` (default: the kept ones first).
     """
     paper = read_paper(reference)
     rows, all_records = [], []
@@ -859,7 +862,10 @@ def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, see
             if recs:
                 all_records.extend(recs)
                 rows.append(_summary_row(name, m, recs, paper))
-    _write_split_records(Path(out_dir), list(kept_records) + all_records)
+    records = list(kept_records) + all_records
+    if order is not None:
+        records = _in_table_order(order, records)
+    _write_split_records(Path(out_dir), records)
     return rows
 
 

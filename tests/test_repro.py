@@ -190,6 +190,11 @@ def test_summaries_grow_one_data_set_at_a_time(data_home, tmp_path):
     assert repro.main(["--datasets", "iris"] + common) == 0
     with open(out / "table1.csv") as fh:
         assert [r["dataset"] for r in csv.DictReader(fh)] == ["iris", "iris", "wine", "wine"]
+    # ... and the order holds through the next run, which reads it back from splits.csv
+    assert repro.main(["--datasets", "wine"] + common) == 0
+    with open(out / "table1.csv") as fh:
+        assert [r["dataset"] for r in csv.DictReader(fh)] == ["iris", "iris", "wine", "wine"]
+    assert [d for d, _ in _dataset_seeds(out)] == ["iris"] * 4 + ["wine"] * 4
     # another base seed keeps nothing from seed 0
     assert repro.main(["--datasets", "wine", "--seed", "1"] + common) == 0
     assert {d for d, _ in _dataset_seeds(out)} == {"wine"}
