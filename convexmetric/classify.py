@@ -147,8 +147,9 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
     test_targets : {"metric", "euclidean"}
         How a test point's ``k`` targets of each class are chosen: nearest in the learned
         metric (default; the choice that minimises its energy), or nearest in Euclidean
-        distance, as the training points' targets are. Eq. 15 does not say which; either
-        way their distances enter the energy in the learned metric.
+        distance in the coordinates of ``X_train`` (ties to the smaller training index), as
+        the training points' targets usually are. Eq. 15 does not say which; either way
+        their distances enter the energy in the learned metric.
     """
     if test_targets not in ("metric", "euclidean"):
         raise ValueError(f"test_targets must be 'metric' or 'euclidean', got {test_targets!r}")
@@ -171,12 +172,12 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
               else itertools.repeat((None, None)))
     for (rows, D), (_, E) in zip(blocks, euclid):
         m = rows.size
-        select = D if E is None else E                          # distances that pick the targets
         # the test point as an impostor of training point i: sum_j [reach_ij - D_ti]_+
         as_impostor = np.sum(np.maximum(reach[None, :, :] - D[:, :, None], 0.0), axis=2)   # (m, n)
         imp_total = as_impostor.sum(axis=1)
         kks = [min(k, g.size) for g in groups]
-        dj = [_nearest(select[:, g], D[:, g], kk) for g, kk in zip(groups, kks)]   # learned distances
+        dj = [_nearest(D[:, g], None if E is None else E[:, g], kk)               # learned distances
+              for g, kk in zip(groups, kks)]
         offsets = [margin + t for t in dj]                     # hinge offsets of its own triplets
         over_all = _row_hinge_sums(D, np.concatenate(offsets, axis=1))
         energy = np.empty((m, C))
@@ -192,11 +193,12 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
     return classes[out]
 
 
-def _nearest(select: np.ndarray, values: np.ndarray, kk: int) -> np.ndarray:
-    """Per row, ``values`` at the ``kk`` smallest entries of ``select``, sorted."""
-    if select is values:
+def _nearest(values: np.ndarray, select: np.ndarray | None, kk: int) -> np.ndarray:
+    """Per row, the ``kk`` smallest ``values``, sorted; with ``select``, the ``values`` at the
+    ``kk`` smallest entries of ``select`` instead, ties going to the earlier column."""
+    if select is None:
         return np.sort(np.partition(values, kk - 1, axis=1)[:, :kk], axis=1)
-    idx = np.argpartition(select, kk - 1, axis=1)[:, :kk]
+    idx = np.argsort(select, axis=1, kind="stable")[:, :kk]
     return np.sort(np.take_along_axis(values, idx, axis=1), axis=1)
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from convexmetric import LMNNProblem, solve
-from convexmetric.classify import (energy_predict, knn_predict, loo_knn_error,
+from convexmetric.classify import (_nearest, energy_predict, knn_predict, loo_knn_error,
                                    vote_with_tie_breaking)
 
 from conftest import random_problem_data, random_psd
@@ -74,6 +74,26 @@ def test_energy_classifier_matches_the_loop(test_targets):
     pred = energy_predict(X, y, Xt, M, p.targets, k=3, mu=0.5, test_targets=test_targets)
     expect = [_energy_loop(X, y, M, p.targets, x, 3, 0.5, test_targets) for x in Xt]
     np.testing.assert_array_equal(pred, expect)
+
+
+@pytest.mark.parametrize("test_targets", ["metric", "euclidean"])
+def test_energy_classifier_matches_the_loop_far_from_euclidean(test_targets):
+    # a stretched metric: the two ways of choosing a test point's targets pick different points
+    X, y = random_problem_data(4, n=60, d=4)
+    Xt, _ = random_problem_data(6, n=60, d=4)
+    p = LMNNProblem(X, y)
+    M = np.diag([25.0, 1.0, 0.04, 1.0])
+    pred = energy_predict(X, y, Xt, M, p.targets, k=3, mu=0.3, test_targets=test_targets)
+    expect = [_energy_loop(X, y, M, p.targets, x, 3, 0.3, test_targets) for x in Xt]
+    np.testing.assert_array_equal(pred, expect)
+
+
+def test_energy_euclidean_targets_break_ties_by_index():
+    # columns 1, 2 and 3 tie on the selecting distance: the two earliest are taken
+    select = np.array([[5.0, 1.0, 1.0, 1.0, 7.0]])
+    values = np.array([[0.1, 9.0, 4.0, 2.0, 0.2]])
+    np.testing.assert_array_equal(_nearest(values, select, 2), [[4.0, 9.0]])
+    np.testing.assert_array_equal(_nearest(values, None, 2), [[0.1, 0.2]])
 
 
 def test_energy_test_targets_matter_only_away_from_the_euclidean_metric():
