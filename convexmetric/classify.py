@@ -130,7 +130,7 @@ def loo_knn_error(X_train, y_train, metric=None, k: int = 3) -> float:
 
 
 def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: float = 0.5,
-                   margin: float = 1.0, test_targets: str = "metric"):
+                   margin: float = 1.0, test_targets: str = "metric", own_margin: float | None = None):
     """Energy-based classification (JMLR 2009, Eq. 15) in a learned metric.
 
     Each test point ``x_t`` is given the label ``c`` that minimises the LMNN loss it
@@ -150,9 +150,14 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
         distance in the coordinates of ``X_train`` (ties to the smaller training index), as
         the training points' targets usually are. Eq. 15 does not say which; either way
         their distances enter the energy in the learned metric.
+    own_margin : float, optional
+        Margin of the hinges of the test point's own impostors (default: ``margin``, as in
+        Eq. 15). The authors' public MATLAB code uses 0 there and ``margin`` in the hinges
+        it causes as an impostor; this reproduces that variant.
     """
     if test_targets not in ("metric", "euclidean"):
         raise ValueError(f"test_targets must be 'metric' or 'euclidean', got {test_targets!r}")
+    own = margin if own_margin is None else float(own_margin)
     classes, codes = _encode(y_train)
     C = classes.size
     X_train = np.asarray(X_train, dtype=np.float64)
@@ -178,7 +183,7 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
         kks = [min(k, g.size) for g in groups]
         dj = [_nearest(D[:, g], None if E is None else E[:, g], kk)               # learned distances
               for g, kk in zip(groups, kks)]
-        offsets = [margin + t for t in dj]                     # hinge offsets of its own triplets
+        offsets = [own + t for t in dj]                        # hinge offsets of its own triplets
         over_all = _row_hinge_sums(D, np.concatenate(offsets, axis=1))
         energy = np.empty((m, C))
         pos = 0

@@ -47,7 +47,7 @@ def test_multimetric_distances_use_the_reference_class_metric():
     assert knn_predict(X, y, np.array([[2.0, 0.0]]), Ms, k=1)[0] == 0
 
 
-def _energy_loop(X, y, M, targets, xt, k, mu, test_targets="metric"):
+def _energy_loop(X, y, M, targets, xt, k, mu, test_targets="metric", own_margin=1.0):
     d = lambda a, b: (a - b) @ M @ (a - b)  # noqa: E731
     pick = d if test_targets == "metric" else (lambda a, b: (a - b) @ (a - b))  # noqa: E731
     E = []
@@ -57,7 +57,7 @@ def _energy_loop(X, y, M, targets, xt, k, mu, test_targets="metric"):
         e = (1 - mu) * sum(d(xt, X[j]) for j in js)
         for j in js:
             for l in np.flatnonzero(y != c):
-                e += mu * max(1 + d(xt, X[j]) - d(xt, X[l]), 0)
+                e += mu * max(own_margin + d(xt, X[j]) - d(xt, X[l]), 0)
         for i in np.flatnonzero(y != c):
             for j in targets[i]:
                 e += mu * max(1 + d(X[i], X[j]) - d(X[i], xt), 0)
@@ -86,6 +86,18 @@ def test_energy_classifier_matches_the_loop_far_from_euclidean(test_targets):
     pred = energy_predict(X, y, Xt, M, p.targets, k=3, mu=0.3, test_targets=test_targets)
     expect = [_energy_loop(X, y, M, p.targets, x, 3, 0.3, test_targets) for x in Xt]
     np.testing.assert_array_equal(pred, expect)
+
+
+def test_energy_own_margin_matches_the_loop_and_matters():
+    # the public code's variant: no margin in the test point's own impostor hinges
+    X, y = random_problem_data(4, n=60, d=4)
+    Xt, _ = random_problem_data(6, n=60, d=4)
+    p = LMNNProblem(X, y)
+    M = np.diag([2.5, 1.0, 0.4, 1.0])
+    pred = energy_predict(X, y, Xt, M, p.targets, own_margin=0.0)
+    expect = [_energy_loop(X, y, M, p.targets, x, 3, 0.5, own_margin=0.0) for x in Xt]
+    np.testing.assert_array_equal(pred, expect)
+    assert (pred != energy_predict(X, y, Xt, M, p.targets)).any()
 
 
 def test_energy_euclidean_targets_break_ties_by_index():
