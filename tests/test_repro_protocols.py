@@ -141,7 +141,7 @@ def test_new_protocol_fields_leave_the_other_data_sets_keys_alone():
         assert set(repro.cache_key(name, seed=0, fast=False)["protocol"]) == old_fields
     assert repro.cache_key("yfaces", seed=0, fast=False)["protocol"]["validation"] == 0.3
     assert repro.cache_key("20news", seed=0, fast=False)["protocol"]["bag_of_words"] == 20000
-    assert repro.cache_key("20news", seed=0, fast=False)["protocol"]["word_weighting"] == "tfidf"
+    assert repro.cache_key("20news", seed=0, fast=False)["protocol"]["word_weighting"] == "tfidf-sublinear"
 
 
 def test_large_protocols_use_the_default_solver_with_time_limits():
