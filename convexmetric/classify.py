@@ -157,7 +157,10 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
     """
     if test_targets not in ("metric", "euclidean"):
         raise ValueError(f"test_targets must be 'metric' or 'euclidean', got {test_targets!r}")
-    own = margin if own_margin is None else float(own_margin)
+    own = margin if own_margin is None else own_margin
+    for name, value in (("margin", margin), ("own_margin", own)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
     classes, codes = _encode(y_train)
     C = classes.size
     X_train = np.asarray(X_train, dtype=np.float64)

@@ -774,11 +774,6 @@ def bal_stretch_rows():
     print("\nMean test error of the returned metrics over the five splits: "
           + ", ".join(f"first step {label}: {np.mean(e):.1f} %" for label, e in means.items()) + ".")
 
-def _sq_dists(Z):
-    s = np.sum(Z ** 2, axis=1)
-    return s[:, None] + s[None, :] - 2 * Z @ Z.T
-
-
 def public_lmnn_v1(X, y, targets, mu=0.5, step=PUBLISHED_FIRST_STEP, max_iter=10_000, refresh_target=0):
     """Our emulation of the solver in the authors' public ``lmnn.m`` (version 1.0), for small ``n``.
 
@@ -792,6 +787,7 @@ def public_lmnn_v1(X, y, targets, mu=0.5, step=PUBLISHED_FIRST_STEP, max_iter=10
     stops. Returns ``(M, iterations, complete)``: ``complete`` is the objective over every
     pair, as a check against :meth:`LMNNProblem.objective`.
     """
+    from scipy.spatial.distance import cdist
     n, d = X.shape
     rows = np.arange(n)
     enemies = y[:, None] != y[None, :]
@@ -800,12 +796,12 @@ def public_lmnn_v1(X, y, targets, mu=0.5, step=PUBLISHED_FIRST_STEP, max_iter=10
         return D[rows, targets[:, col]] + 1.0
 
     def pairs_within(L, col):
-        D = _sq_dists(X @ L.T)
+        D = cdist(X @ L.T, X @ L.T, "sqeuclidean")
         r = radii(D, col)
         return enemies & ((D < r[:, None]) | (D < r[None, :]))
 
     def value_and_gradient(L, listed):
-        D = _sq_dists(X @ L.T)
+        D = cdist(X @ L.T, X @ L.T, "sqeuclidean")
         f, G = 0.0, np.zeros((d, d))
         for col in range(targets.shape[1]):
             dj = X - X[targets[:, col]]

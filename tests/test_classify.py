@@ -98,6 +98,9 @@ def test_energy_own_margin_matches_the_loop_and_matters():
     expect = [_energy_loop(X, y, M, p.targets, x, 3, 0.5, own_margin=0.0) for x in Xt]
     np.testing.assert_array_equal(pred, expect)
     assert (pred != energy_predict(X, y, Xt, M, p.targets)).any()
+    for bad in ({"own_margin": -1.0}, {"own_margin": np.nan}, {"margin": -0.5}):
+        with pytest.raises(ValueError, match="margin"):
+            energy_predict(X, y, Xt, M, p.targets, **bad)
 
 
 def test_energy_euclidean_targets_break_ties_by_index():
