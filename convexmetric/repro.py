@@ -692,6 +692,8 @@ def cache_key(name: str, *, seed: int, fast: bool) -> dict:
         fields.pop("fast_train"), fields.pop("fast_test")
     key = {"dataset": name, "protocol": fields, "seed": int(seed), "fast": bool(fast),
            "convexmetric": __version__}
+    if proto.bag_of_words:   # results before this rule took scikit-learn's CPU-dependent order of tied words
+        key["vocabulary"] = "most common, ties alphabetical"
     return json.loads(json.dumps(key, sort_keys=True, default=repr))  # as it reads back from a record
 
 

@@ -178,6 +178,26 @@ def test_pca_reduce_drops_leading_components():
     np.testing.assert_allclose(np.abs(dropped), np.abs(full[:, 2:]), atol=1e-8)
 
 
+def test_bag_of_words_keeps_the_most_common_words_ties_alphabetical():
+    rng = np.random.default_rng(3)
+    words = [f"w{i:04d}" for i in range(600)]
+    counts = dict(zip(words, rng.integers(1, 4, len(words)).tolist()))   # many ties at every count
+    bag = [w for w in words for _ in range(counts[w])]
+    rng.shuffle(bag)
+    docs = [" ".join(bag[i:i + 50]) for i in range(0, len(bag), 50)]
+    n_words = 250                                                      # cuts through a tied group
+    want = sorted(sorted(words, key=lambda w: (-counts[w], w))[:n_words])
+    tr, te = D.bag_of_words(docs, [" ".join(words)], n_words=n_words)
+    np.testing.assert_array_equal(np.asarray(tr.sum(axis=0)).ravel(), [counts[w] for w in want])
+    assert te.toarray().sum() == n_words                                # each kept word once in the test doc
+    # the same vocabulary whatever the order of the documents
+    shuffled = [docs[i] for i in rng.permutation(len(docs))]
+    np.testing.assert_array_equal(D.bag_of_words(shuffled, docs, n_words=n_words)[1].toarray(),
+                                  D.bag_of_words(docs, docs, n_words=n_words)[1].toarray())
+    with pytest.raises(ValueError, match="n_words"):
+        D.bag_of_words(docs, docs, n_words=0)
+
+
 def test_bag_of_words_tfidf_uses_training_document_frequencies():
     train = ["apple apple banana", "banana cherry", "apple banana banana"]
     test = ["cherry apple", "banana banana durian"]

@@ -142,6 +142,9 @@ def test_new_protocol_fields_leave_the_other_data_sets_keys_alone():
     assert repro.cache_key("yfaces", seed=0, fast=False)["protocol"]["validation"] == 0.3
     assert repro.cache_key("20news", seed=0, fast=False)["protocol"]["bag_of_words"] == 20000
     assert repro.cache_key("20news", seed=0, fast=False)["protocol"]["word_weighting"] == "tfidf-sublinear"
+    # only a bag of words has a vocabulary rule in its key (its results changed with the rule)
+    assert repro.cache_key("20news", seed=0, fast=False)["vocabulary"] == "most common, ties alphabetical"
+    assert all("vocabulary" not in repro.cache_key(name, seed=0, fast=False) for name in repro.PROTOCOLS if name != "20news")
 
 
 def test_large_protocols_use_the_default_solver_with_time_limits():
