@@ -13,11 +13,15 @@ each worker and about ``d^2 + rows k`` floats back per task; memory per worker i
 ``Z``, ``X`` and one block's buffers (``block_bytes``).
 
 A task whose worker dies is run again elsewhere by the scheduler (the scattered data
-lives on every worker), so a pass neither hangs nor loses a block: its sums are exact.
+lives on every worker), so a pass neither hangs nor loses a block: its sums are exact. A
+worker that dies while the pass sends its data fails that broadcast or loses the only copy
+of an array; then the whole pass is sent and run again (:data:`PASS_ATTEMPTS` in all).
 """
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import CancelledError
 
 import numpy as np
 
@@ -28,6 +32,16 @@ logger = logging.getLogger(__name__)
 #: Tasks per worker thread in one pass: a few, so that a slow or lost worker's share
 #: is small, and few enough that per-task overhead stays negligible.
 TASKS_PER_THREAD = 2
+
+#: Attempts at one pass: a worker that dies while the pass sends its data fails the
+#: broadcast (a closed connection, an ``OSError``) or loses an array before it reached
+#: every worker (the tasks are cancelled); the scheduler needs a moment to drop it.
+PASS_ATTEMPTS = 3
+
+
+def _broadcast(client, array):
+    """Scatter ``array`` to every worker."""
+    return client.scatter(array, broadcast=True, hash=False)
 
 
 def _task(Zs, ts, lab, Xs, margin, lo, hi, rows_mask, kw):
@@ -57,9 +71,8 @@ class DaskPass:
 
     def _static(self):
         if self._futures is None:  # once per problem: labels and data, class-sorted, on every worker
-            c = self.client
-            self._futures = (c.scatter(self._lab, broadcast=True, hash=False),
-                             c.scatter(np.ascontiguousarray(self._X[self.order]), broadcast=True, hash=False))
+            self._futures = (_broadcast(self.client, self._lab),
+                             _broadcast(self.client, np.ascontiguousarray(self._X[self.order])))
         return self._futures
 
     def __call__(self, Z, t, labels, margin, *, X=None, rows=None, **kw) -> PassResult:
@@ -67,11 +80,24 @@ class DaskPass:
             return sweep(Z, t, labels, margin, X=X, rows=rows, **kw)
         for key in ("workers", "backend", "device"):
             kw.pop(key, None)
+        for attempt in range(1, PASS_ATTEMPTS + 1):
+            try:
+                return self._run(Z, t, margin, X, rows, kw)
+            except (OSError, CancelledError) as exc:   # distributed's CommClosedError is an OSError
+                if attempt == PASS_ATTEMPTS:
+                    raise
+                logger.warning("a pass on the cluster failed (%s: %s), probably a worker died; sending it "
+                               "again (attempt %d of %d)", type(exc).__name__, exc, attempt + 1, PASS_ATTEMPTS)
+                self._futures = None   # the labels and X may be lost too
+                time.sleep(0.5 * attempt)
+
+    def _run(self, Z, t, margin, X, rows, kw) -> PassResult:
+        """One attempt at the pass: scatter ``Z`` and the target distances, run the tasks, sum."""
         client, order, n = self.client, self.order, len(self.order)
         k = np.shape(t)[1]
         lab_f, X_f = self._static()
-        Zs = client.scatter(np.ascontiguousarray(np.asarray(Z, dtype=np.float64)[order]), broadcast=True, hash=False)
-        ts = client.scatter(np.ascontiguousarray(np.asarray(t, dtype=np.float64)[order]), broadcast=True, hash=False)
+        Zs = _broadcast(client, np.ascontiguousarray(np.asarray(Z, dtype=np.float64)[order]))
+        ts = _broadcast(client, np.ascontiguousarray(np.asarray(t, dtype=np.float64)[order]))
         keep = None
         if rows is not None:
             keep = np.zeros(n, bool)

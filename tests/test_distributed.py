@@ -75,6 +75,60 @@ def test_data_as_dask_array(client):
     assert p1.objective(np.eye(3)) == pytest.approx(p0.objective(np.eye(3)), rel=1e-12)
 
 
+class _FailingCluster:
+    """A client whose first scatters or gathers fail as when a worker dies during a pass.
+
+    A worker lost during a broadcast closes its connection (``CommClosedError``); one lost
+    before the broadcast reached every worker cancels the tasks (lost dependencies).
+    """
+
+    def __init__(self, client, scatter_failures=0, gather_failures=0):
+        self._client, self.scatter_failures, self.gather_failures = client, scatter_failures, gather_failures
+        self.scatters = self.gathers = 0
+
+    def scatter(self, *args, **kwargs):
+        from distributed.comm.core import CommClosedError
+        self.scatters += 1
+        if self.scatters <= self.scatter_failures:
+            raise CommClosedError("in <TCP (closed) ConnectionPool.scatter>: Stream is closed")
+        return self._client.scatter(*args, **kwargs)
+
+    def gather(self, *args, **kwargs):
+        from distributed.client import FutureCancelledError
+        self.gathers += 1
+        if self.gathers <= self.gather_failures:
+            raise FutureCancelledError("_task-0", "lost dependencies")
+        return self._client.gather(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_pass_that_loses_a_worker_while_sending_is_run_again(client, monkeypatch, caplog):
+    from concurrent.futures import CancelledError
+
+    from convexmetric import distributed as cd
+    from distributed.comm.core import CommClosedError
+    monkeypatch.setattr(cd.time, "sleep", lambda s: None)
+    X, y = random_problem_data(4, n=120, d=4, classes=3)
+    p = LMNNProblem(X, y, triplets="implicit")
+    t = np.where(p.targets >= 0, p.target_sq_dists(np.eye(4)), -np.inf)
+    want = cd.DaskPass(client, p.labels, p.X)(p.X, t, p.labels, p.margin)
+    retries = cd.PASS_ATTEMPTS - 1                                   # the last attempt succeeds
+    for flaky, scatters in ((_FailingCluster(client, scatter_failures=retries), retries + 4),
+                            (_FailingCluster(client, gather_failures=retries), 4 * cd.PASS_ATTEMPTS)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="convexmetric.distributed"):
+            got = cd.DaskPass(flaky, p.labels, p.X)(p.X, t, p.labels, p.margin)
+        assert got.loss == pytest.approx(want.loss, rel=1e-12) and got.n_active == want.n_active
+        assert flaky.scatters == scatters            # labels, X, Z, target distances: all sent again
+        assert sum("sending it again" in r.getMessage() for r in caplog.records) == retries
+    for broken, error in ((_FailingCluster(client, scatter_failures=cd.PASS_ATTEMPTS), CommClosedError),
+                          (_FailingCluster(client, gather_failures=cd.PASS_ATTEMPTS), CancelledError)):
+        with pytest.raises(error):                                   # a cluster that stays broken is an error
+            cd.DaskPass(broken, p.labels, p.X)(p.X, t, p.labels, p.margin)
+
+
 def test_a_worker_killed_mid_pass_gives_the_right_result(client):
     """Kill one worker process while a pass runs: the scheduler reruns its tasks elsewhere."""
     from convexmetric import distributed as cd
