@@ -5,7 +5,9 @@ the margin (0.1 to 5, log-uniform), mu (0.05 to 0.95), k (1 to 4), the scale of 
 (1e-8 to 1e8, log-uniform), the class sizes (unbalanced, sometimes a class with at most
 k members) and the data's shape. On each, every bound any solver reports must lie below
 every objective any solver reaches, the exact solvers must agree, and solving the same
-data at scale 1 must give the same objective and bound.
+data at scale 1 must give the same objective and bound. The default run draws the first
+25 problems; the other 25 are marked ``slow`` (``pytest -m slow``), which keeps the default
+suite within CI's budget on a busy two-core machine.
 """
 import warnings
 
@@ -15,6 +17,10 @@ import pytest
 from convexmetric import LMNNProblem, solve
 
 EXACT = ("hybrid", "active-set", "band-ipm")
+
+
+#: Seeds of the random problems: the first 25 in the default run, the rest with ``-m slow``.
+SEEDS = [seed if seed < 25 else pytest.param(seed, marks=pytest.mark.slow) for seed in range(50)]
 
 
 def draw_problem(seed):
@@ -33,7 +39,7 @@ def draw_problem(seed):
     return X, y, params, scale
 
 
-@pytest.mark.parametrize("seed", range(50))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_bounds_below_objectives_exact_solvers_agree_scale_free(seed):
     X, y, params, scale = draw_problem(seed)
     with warnings.catch_warnings():
@@ -108,7 +114,7 @@ def test_zero_optimum_stops_first_order_solvers():
     assert r.gap <= 1e-3 * p.mu * p.margin
 
 
-@pytest.mark.parametrize("seed", range(50))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_band_ipm_from_any_warm_start_and_a_capped_band_bound_the_optimum(seed):
     """band-ipm warm-started at the optimum, at a rough metric (which takes the first-order
     phase first) and the band solve with a listing cap all give bounds below the optimum."""
