@@ -454,8 +454,8 @@ def bag_of_words(docs_train, docs_test, n_words: int = 20000, weighting: str = "
 
     Words are ranked by their total count in the training documents, ties in alphabetical
     order, so the vocabulary is the same on every machine. (scikit-learn's ``max_features``
-    breaks ties with an unstable sort whose order depends on the CPU: on 20news, 1 103 words
-    share the count at the 20 000th place.) Columns are in alphabetical order.
+    breaks ties with an unstable sort whose order depends on the CPU: on split 0 of 20news,
+    1 103 words share the count at the 20 000th place.) Columns are in alphabetical order.
     """
     from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
     if weighting not in WORD_WEIGHTINGS:
