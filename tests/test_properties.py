@@ -6,7 +6,7 @@ the margin (0.1 to 5, log-uniform), mu (0.05 to 0.95), k (1 to 4), the scale of 
 k members) and the data's shape. On each, every bound any solver reports must lie below
 every objective any solver reaches, the exact solvers must agree, and solving the same
 data at scale 1 must give the same objective and bound. The default run draws the first
-25 problems; the other 25 are marked ``slow`` (``pytest -m slow``), which keeps the default
+15 problems; the other 35 are marked ``slow`` (``pytest -m slow``), which keeps the default
 suite within CI's budget on a busy two-core machine.
 """
 import warnings
@@ -19,8 +19,8 @@ from convexmetric import LMNNProblem, solve
 EXACT = ("hybrid", "active-set", "band-ipm")
 
 
-#: Seeds of the random problems: the first 25 in the default run, the rest with ``-m slow``.
-SEEDS = [seed if seed < 25 else pytest.param(seed, marks=pytest.mark.slow) for seed in range(50)]
+#: Seeds of the random problems: the first 15 in the default run, the rest with ``-m slow``.
+SEEDS = [seed if seed < 15 else pytest.param(seed, marks=pytest.mark.slow) for seed in range(50)]
 
 
 def draw_problem(seed):
