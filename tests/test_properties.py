@@ -103,7 +103,7 @@ def test_degenerate_data_give_the_right_answer():
 
 def test_zero_optimum_stops_first_order_solvers():
     """Separable data (n < d): f* = 0, which a relative gap without a floor never certifies."""
-    X = np.random.default_rng(0).normal(size=(12, 40))
+    X = np.random.default_rng(0).normal(size=(12, 16))
     y = np.arange(12) % 3
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
