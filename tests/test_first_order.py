@@ -157,3 +157,15 @@ def test_same_input_same_result_in_fresh_processes_busy_or_idle():
     runs = [subprocess.run([sys.executable, "-c", _REPRO_SCRIPT, mode], capture_output=True, text=True,
                            check=True).stdout.strip() for mode in ("idle", "busy")]
     assert runs[0] == runs[1], runs
+
+
+def test_fista_certifies_every_check_every_iterations_once_smoothing_is_done():
+    """Near convergence every iteration ends a smoothing stage; at the last smoothing width
+    that must not bring a certificate each time (it made them most of the run's work)."""
+    X, y = random_problem_data(7, n=60, d=4, classes=3)
+    p = LMNNProblem(X, y)
+    r = solve(p, "fista", tol=1e-7, check_every=50)
+    assert r.status == "optimal", r
+    checks = sum("lower_bound" in rec for rec in r.history)
+    stages = 5                                        # gamma 0.1 -> 1e-5 by factors of 10
+    assert r.nit > 200 and checks <= r.nit // 50 + stages + 1, (checks, r.nit)

@@ -204,7 +204,8 @@ class AcceleratedSmoothed(Solver):
     recheck : int
         Iterations between full impostor searches (default 5).
     check_every : int
-        Iterations between certificate checks (also checked at each stage end).
+        Iterations between certificate checks (also checked at each stage end while
+        ``gamma`` is above ``gamma_min``, or, with ``stall_rtol``, at every stage end).
     polish : bool or "auto"
         Use dual polishing in the periodic certificates (``"auto"``: when
         ``d <= certificate.POLISH_MAX_DIM``, under a 20 % time budget).
@@ -273,7 +274,11 @@ class AcceleratedSmoothed(Solver):
                 # the smoothed objective stopped falling: next stage
                 stage_end |= f_stage - f_x <= o["stage_ftol"] * abs(f_x)
                 f_stage = f_x
-            check = stage_end or it % o["check_every"] == 0
+            # Once gamma is at its floor a stage end changes nothing, and near convergence it
+            # comes every iteration: checking there made certificates most of the run's work.
+            # A hand-over run (stall_rtol) still checks there, which is how it sees the stall.
+            at_floor = gamma <= gamma_min and o["stall_rtol"] is None
+            check = (stage_end and not at_floor) or it % o["check_every"] == 0
             if check or it % o["recheck"] == 0:
                 old = working
                 working, act = refresh(x)
