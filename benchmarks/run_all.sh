@@ -12,3 +12,4 @@ python benchmarks/certificates.py > benchmarks/certificates.txt
 python benchmarks/mnist.py > benchmarks/mnist.txt
 python benchmarks/dask_pass.py > benchmarks/dask_pass.txt
 python benchmarks/sdp_memory.py > benchmarks/sdp_memory.txt
+python benchmarks/fista_checks.py --against 9bd5de5 > benchmarks/fista_checks.txt
