@@ -118,6 +118,9 @@ class Protocol:
         How the single metric is solved (also each pass of multi-pass LMNN).
     multi_solver, multi_options : str, dict
         How the multi-metric problem is solved (warm-started from the single metric).
+    passes : int
+        Most passes of multi-pass LMNN, the first included; each later pass recomputes the
+        targets in the learned space and stops the sequence when they no longer change.
     fast_train, fast_test, fast_splits : int or None, int or None, int
         ``--fast``: training and test rows kept (None: all) and the number of splits.
     note : str
@@ -141,6 +144,11 @@ class Protocol:
     validation: float = 0.0
     patience: float | None = None
     word_weighting: str = "counts"
+    passes: int = 3
+
+    def __post_init__(self):
+        if isinstance(self.passes, bool) or not isinstance(self.passes, (int, np.integer)) or self.passes < 1:
+            raise ValueError(f"passes must be a positive integer, got {self.passes!r}")
 
     def fast_version(self) -> "Protocol":
         """The same protocol with solver time limits capped at 20 s (for ``--fast``)."""
@@ -625,7 +633,7 @@ def run_method(method: str, data: SplitData) -> dict:
         p, sol = data.single()
         Xfit = Xtr_s[data.fit]
         passes = 1
-        for _ in range(2):  # passes 2 and 3: targets recomputed in the learned space
+        for _ in range(data.proto.passes - 1):  # the later passes: targets recomputed in the learned space
             targets = select_targets(Xfit @ components_from_metric(sol.M).T, data.labels(), 3)
             if np.array_equal(targets, p.targets):
                 break
@@ -674,7 +682,8 @@ def _default_reference(home=None):
 _NOT_IN_KEY = ("n_splits", "fast_splits", "note")
 #: Fields added after results were first cached, with their defaults: in the key only
 #: where a protocol sets them, so the keys (and caches) of the other data sets stay valid.
-_KEY_IF_SET = {"bag_of_words": None, "validation": 0.0, "patience": None, "word_weighting": "counts"}
+_KEY_IF_SET = {"bag_of_words": None, "validation": 0.0, "patience": None, "word_weighting": "counts",
+               "passes": 3}
 
 
 def cache_key(name: str, *, seed: int, fast: bool) -> dict:

@@ -133,6 +133,24 @@ def test_a_protocols_patience_stops_its_solves_early_and_keeps_the_best_iterate(
     assert short["val_error"] <= short["val_error_final"]      # the kept iterate is the validation best
 
 
+
+def test_a_protocols_passes_bound_multipass_lmnn():
+    """``Protocol.passes`` is the most passes multi-pass LMNN makes: one pass is the single metric,
+    and a larger bound is used where the targets keep changing."""
+    rng = np.random.default_rng(4)
+    y = np.repeat(np.arange(3), 30)
+    X = np.column_stack([y + 0.8 * rng.standard_normal(90), 3 * rng.standard_normal((90, 3))])
+    runs = {}
+    for passes in (1, 2, 6):
+        data = repro.SplitData(repro.Protocol("toy", 1, passes=passes), X[:60], y[:60], X[60:], y[60:])
+        runs[passes] = (repro.run_method("lmnn", data)["error"], repro.run_method("lmnn_multipass", data))
+    assert runs[1][1]["passes"] == 1 and runs[1][1]["error"] == runs[1][0]
+    assert runs[2][1]["passes"] == 2
+    assert 2 < runs[6][1]["passes"] <= 6
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="passes"):
+            repro.Protocol("toy", 1, passes=bad)
+
 # -- cache keys --------------------------------------------------------------------------------
 def test_new_protocol_fields_leave_the_other_data_sets_keys_alone():
     old_fields = {"name", "pca_dims", "pca_drop", "fixed_split", "solver", "solver_options", "multi_solver",
