@@ -1254,7 +1254,7 @@ SECTIONS = {
     "bal-subsets": bal_subsets_rows,
     "wine": wine_rows,
     "wine-other": wine_other_rows,
-    "wine-subsets": lambda: subset_rows("wine", 152, ("knn_euclidean", "knn_lda"), 8, 20),
+    "wine-subsets": lambda: subset_rows("wine", 152, ("knn_euclidean", "knn_lda"), 12, 100),
     "mnist": mnist_rows,
     "yfaces": yfaces_rows,
     "ofaces": ofaces_rows,
