@@ -107,6 +107,21 @@ def split_data(name):
         yield split, SplitData(proto, *make_split(proto, raw, split, 0, False))
 
 
+BALANCE = np.array([1.0, 1.0, -1.0, -1.0]) / 2   # bal: left weight and distance against the right ones
+
+
+def _mean_se(errs):
+    """``"mean ± standard error"`` over the rows (splits) of ``errs``, one cell per column."""
+    errs = np.asarray(errs, dtype=float).reshape(len(errs), -1)
+    se = errs.std(axis=0, ddof=1) / np.sqrt(len(errs))
+    return [f"{m:.2f} ± {d:.2f}" for m, d in zip(errs.mean(axis=0), se)]
+
+
+def _at_best_scale(problem, M):
+    """``c M`` with the scale ``c`` that minimises the objective (3-NN does not see ``c``)."""
+    from convexmetric.solvers.first_order import best_scaling
+    return best_scaling(problem, M, min_scale=1e-6) * M
+
 def targets_ties_at_random(X, labels, rng):
     """Same-class Euclidean 3-NN targets with distance ties broken in a random order (not by index)."""
     perm = rng.permutation(len(X))
@@ -215,11 +230,9 @@ def subset_rows(name, n_keep, methods, n_subsets, n_splits):
     rng = np.random.default_rng(0)
     for draw in [f"all {len(y)}"] + list(range(n_subsets)):
         rows = np.arange(len(y)) if isinstance(draw, str) else np.sort(rng.choice(len(y), n_keep, replace=False))
-        errs = np.array([[run_method(m, SplitData(proto, *make_split(proto, (X[rows], y[rows]), s, 0, False)))
-                          ["error"] for m in methods] for s in range(n_splits)])
-        se = errs.std(axis=0, ddof=1) / np.sqrt(n_splits)
-        print(f"| {draw} | " + " | ".join(f"{e:.2f} ± {d:.2f}" for e, d in zip(errs.mean(axis=0), se)) + " |",
-              flush=True)
+        errs = [[run_method(m, SplitData(proto, *make_split(proto, (X[rows], y[rows]), s, 0, False)))["error"]
+                 for m in methods] for s in range(n_splits)]
+        print(f"| {draw} | " + " | ".join(_mean_se(errs)) + " |", flush=True)
     print("| paper | " + " | ".join(f"{paper[(PAPER_ROW.get(m, m), PAPER_COLUMN[name])]:.2f}" for m in methods)
           + " |")
 
@@ -241,10 +254,8 @@ def fresh_subset_rows(name, n_keep, n_splits):
         keep = np.sort(np.random.default_rng(1000 + s).choice(len(y), n_keep, replace=False))
         data = SplitData(proto, *make_split(proto, (X[keep], y[keep]), s, 0, False))
         errs.append([run_method(m, data)["error"] for m in METHODS])
-    errs = np.array(errs)
-    se = errs.std(axis=0, ddof=1) / np.sqrt(n_splits)
-    for m, e, d in zip(METHODS, errs.mean(axis=0), se):
-        print(f"| {METHODS[m]} | {e:.2f} ± {d:.2f} | {table[(name, m)]:.2f} "
+    for m, cell in zip(METHODS, _mean_se(errs)):
+        print(f"| {METHODS[m]} | {cell} | {table[(name, m)]:.2f} "
               f"| {paper[(PAPER_ROW.get(m, m), PAPER_COLUMN[name])]:.2f} |", flush=True)
 
 
@@ -321,8 +332,7 @@ def bal_more_passes_rows():
             rows[P].append((rec["error"], rec["passes"] < P))
     for P, r in rows.items():
         err, settled = np.array(r).T
-        print(f"| {P} | {err.mean():.2f} ± {err.std(ddof=1) / np.sqrt(n_splits):.2f} | "
-              f"{int(settled.sum())} / {n_splits} |", flush=True)
+        print(f"| {P} | {_mean_se(err)[0]} | {int(settled.sum())} / {n_splits} |", flush=True)
 
 
 def yfaces_rows():
@@ -938,8 +948,7 @@ def _stretch(M, v):
 def bal_stretch_rows():
     """bal's LMNN row near the optimum: metrics stretched along the balance direction, and first-order
     runs with the paper's step rule and larger first steps."""
-    from convexmetric.solvers.first_order import best_scaling
-    v = np.array([1.0, 1.0, -1.0, -1.0]) / 2        # left weight and distance against the right ones
+    v = BALANCE
     print("\n## bal: the error near the optimum, along the balance direction\n")
     print("The features are left weight, left distance, right weight, right distance (LW, LD, RW, RD); the "
           "class is the sign of LW * LD - RW * RD, to first order that of LW + LD - RW - RD, so the direction "
@@ -962,7 +971,7 @@ def bal_stretch_rows():
         for t in STRETCHES:
             M = np.eye(p.d) + t * np.outer(v, v)
             e.append(100 * knn_error(Xtr, ytr, Xte, yte, M))
-            f.append(p.objective(best_scaling(p, M, min_scale=1e-6) * M) / fstar - 1)
+            f.append(p.objective(_at_best_scale(p, M)) / fstar - 1)
         errs.append(e + [100 * knn_error(Xtr, ytr, Xte, yte, opt.M)])
         excess.append(f + [0.0])
         shape.append(_stretch(opt.M, v))
@@ -1016,9 +1025,7 @@ FIRST_PASS_STRETCHES = (4.1, 4.5)          # t of the stretched single metrics t
 def bal_first_pass_rows():
     """bal's rows that start from the single metric, started from metrics stretched beyond the optimum."""
     from convexmetric.repro import METHODS, PAPER_COLUMN, PAPER_ROW, Solution, read_paper
-    from convexmetric.solvers.first_order import best_scaling
     paper = read_paper()
-    v = np.array([1.0, 1.0, -1.0, -1.0]) / 2
     methods = ("lmnn", "lmnn_energy", "lmnn_multipass", "lmnn_multimetric")
     n_splits = 30
     proto, raw = PROTOCOLS["bal"], load_raw("bal")
@@ -1041,17 +1048,13 @@ def bal_first_pass_rows():
             data = SplitData(proto, *make_split(proto, raw, split, 0, False))
             if t is not None:
                 p = data.problem()
-                M = np.eye(p.d) + t * np.outer(v, v)
-                M = best_scaling(p, M, min_scale=1e-6) * M
+                M = _at_best_scale(p, np.eye(p.d) + t * np.outer(BALANCE, BALANCE))
                 data._single = (p, Solution(M, M, {}, 0.0))
             errs.append([run_method(m, data)["error"] for m in methods])
             p, single = data.single()
             active.append(len(p.active_set(single.M).triplets))
-        errs = np.array(errs)
-        se = errs.std(axis=0, ddof=1) / np.sqrt(n_splits)
         label = "optimum" if t is None else f"I + {t} v v^T"
-        print(f"| {label} | " + " | ".join(f"{e:.2f} ± {d:.2f}" for e, d in zip(errs.mean(axis=0), se))
-              + f" | {np.mean(active):.0f} |", flush=True)
+        print(f"| {label} | " + " | ".join(_mean_se(errs)) + f" | {np.mean(active):.0f} |", flush=True)
     print("| paper | " + " | ".join(f"{paper[(PAPER_ROW.get(m, m), PAPER_COLUMN['bal'])]:.2f}" for m in methods)
           + " | |")
 
@@ -1135,7 +1138,7 @@ def public_lmnn_v1(X, y, targets, mu=0.5, step=PUBLISHED_FIRST_STEP, max_iter=10
 
 def bal_public_rows():
     """bal's LMNN row with our emulation of the authors' public solver."""
-    v = np.array([1.0, 1.0, -1.0, -1.0]) / 2
+    v = BALANCE
     print("\n## bal: LMNN by an emulation of the authors' public solver\n")
     print("`public_lmnn_v1` emulates the solver of the authors' public `lmnn.m` (version 1.0): gradient steps "
           f"on L from the identity with its first step ({PUBLISHED_FIRST_STEP:g}) and step rule, hinges summed over "

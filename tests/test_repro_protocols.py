@@ -133,7 +133,6 @@ def test_a_protocols_patience_stops_its_solves_early_and_keeps_the_best_iterate(
     assert short["val_error"] <= short["val_error_final"]      # the kept iterate is the validation best
 
 
-
 def test_a_protocols_passes_bound_multipass_lmnn():
     """``Protocol.passes`` is the most passes multi-pass LMNN makes: one pass is the single metric,
     and a larger bound is used where the targets keep changing."""
@@ -150,6 +149,7 @@ def test_a_protocols_passes_bound_multipass_lmnn():
     for bad in (0, -1, 2.0, True):
         with pytest.raises(ValueError, match="passes"):
             repro.Protocol("toy", 1, passes=bad)
+
 
 # -- cache keys --------------------------------------------------------------------------------
 def test_new_protocol_fields_leave_the_other_data_sets_keys_alone():
