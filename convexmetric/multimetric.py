@@ -14,7 +14,6 @@ is an array of shape ``(C, d, d)`` in the order of :attr:`classes`.
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +75,7 @@ class MultiMetricProblem(LMNNProblem):
             _laplacian_product(self.X, self._pull_a[owner == c], self._pull_b[owner == c],
                                np.ones(int(np.sum(owner == c)))) if np.any(owner == c) else np.zeros((d, d))
             for c in range(C)])
-        self._pull_basis, self._pull_eigs = [], []
+        self._pull_basis, self._pull_eigs, self._pull_null = [], [], []
         definite = True
         Xc = self.X - self.X.mean(0)
         for P in self.pull_matrix:
@@ -85,15 +84,15 @@ class MultiMetricProblem(LMNNProblem):
             self._pull_basis.append(V[:, keep])
             self._pull_eigs.append(w[keep])
             null = V[:, ~keep]
+            self._pull_null.append(null)
             if null.shape[1] and np.linalg.norm(Xc @ null) > 1e-10 * max(np.linalg.norm(Xc), 1e-300):
                 definite = False
         self._pull_definite = definite
         self.pull_matrix.setflags(write=False)
-        if not definite:
-            warnings.warn(
-                "some class's target differences do not span the data (its pull matrix is singular "
-                "where the data vary): certificates use a weaker bound; reduce the dimension first",
-                UserWarning, stacklevel=4)
+
+    def _impostor_owner(self, rows) -> np.ndarray:
+        """Class (metric) of ``rows``: a pair is measured in the metric of its second point."""
+        return self.labels[rows]
 
     # -- evaluation ---------------------------------------------------------------
     def embed(self, M) -> StackedEmbedding:

@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 #: Above this many candidate triplets, ``triplets="auto"`` keeps them implicit.
 DEFAULT_MAX_ENUMERATED = 200_000
+#: Most multiply-adds the construction-time test for a zero optimum may spend
+#: (:meth:`LMNNProblem.zero_objective_metric`; about a second on two cores).
+ZERO_OPTIMUM_CHECK_FLOPS = 1e10
+_NOT_SEARCHED = object()
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,9 @@ class LMNNProblem:
         self.n_candidate_triplets = int(np.sum(self.n_targets_per_point
                                                * (self.n - class_sizes[self.labels])))
         self.triplets = self._build_triplets(triplets, int(max_enumerated))
+        self._zero_metric = _NOT_SEARCHED
+        if not self._pull_definite:
+            self._warn_weak_pull()
         logger.debug("LMNNProblem n=%d d=%d k=%d: %s", self.n, self.d, self.k, self.triplet_form)
 
     # -- construction helpers ---------------------------------------------------
@@ -291,14 +298,83 @@ class LMNNProblem:
         Xc = self.X - self.X.mean(0)
         outside = np.linalg.norm(Xc @ null) if null.size else 0.0
         self._pull_definite = bool(outside <= 1e-10 * max(np.linalg.norm(Xc), 1e-300))
+        self._pull_null = [null]
         if self._pull_definite:
             logger.info("pull matrix has %d null direction(s) without data variance: "
                         "certificates work on its range", null.shape[1])
+
+    def _warn_weak_pull(self):
+        """Warn that the pull matrix is singular where the data vary, saying whether the optimum is 0."""
+        weak = ("the target differences do not span the data (a pull matrix is singular on directions "
+                "where the data vary)")
+        cost = self.n * self.n * sum(B.shape[1] for B in self._pull_null)
+        if self.triplets is None and cost > ZERO_OPTIMUM_CHECK_FLOPS:
+            warnings.warn(f"{weak}: strong duality may fail and certificates fall back to a weaker bound "
+                          "(zero_objective_metric() tells whether the optimum is 0); consider fewer features",
+                          UserWarning, stacklevel=3)
+        elif self.zero_objective_metric() is not None:
+            warnings.warn(f"{weak}, and the directions they leave free separate every impostor from its "
+                          "anchor: the optimal objective is 0 (zero_objective_metric() returns a metric that "
+                          "puts every target at distance 0 and every impostor beyond the margin). Any metric "
+                          "with a positive objective is then a relative gap of 1 from the optimum, and the "
+                          "optimum fits the training labels exactly; use fewer features than points minus "
+                          "classes, or stop early on a validation set", UserWarning, stacklevel=3)
         else:
-            warnings.warn(
-                "the target differences do not span the data (pull matrix is singular on directions "
-                "where the data vary): strong duality may fail and certificates fall back to a weaker "
-                "bound; consider removing collinear features", UserWarning, stacklevel=3)
+            warnings.warn(f"{weak}: strong duality may fail and certificates fall back to a weaker bound; "
+                          "consider fewer features", UserWarning, stacklevel=3)
+
+    def zero_objective_metric(self):
+        """A metric whose objective is 0 (so the optimum is 0), or ``None`` if this test finds none.
+
+        Where the target differences leave directions of the data free (fewer points than
+        dimensions, say), a metric on those directions alone puts every target at distance
+        0. If those directions also separate every hinge pair ``(i, l)``, scaling it until
+        every impostor lies twice the margin away zeroes every hinge: the objective is 0
+        up to round-off, the convex optimum, attained by a metric that fits the training
+        labels exactly. ``None`` means this construction fails, not that the optimum is
+        positive. Computed once (``n^2`` times the free dimensions for implicit triplets).
+        """
+        if self._zero_metric is _NOT_SEARCHED:
+            self._zero_metric = None if self._pull_definite else self._zero_metric_search()
+        return self._zero_metric
+
+    def _impostor_owner(self, rows) -> np.ndarray:
+        """Index of the metric that measures pairs whose impostor (or target) is ``rows``."""
+        return np.zeros(np.size(rows), dtype=np.int64)
+
+    def _zero_metric_search(self):
+        Xc = self.X - self.X.mean(0)
+        Zs = [Xc @ B for B in self._pull_null]
+        size = max(float(np.max(np.einsum("ij,ij->i", Xc, Xc))), 1e-300)
+        owner = self._impostor_owner(np.arange(self.n))
+        sep = np.inf
+        if self.triplets is not None:
+            i, l = self.triplets.anchor, self.triplets.impostor
+            for c, Z in enumerate(Zs):
+                mine = owner[l] == c
+                if np.any(mine):
+                    sep = min(sep, float(exact_sq_dists(Z, i[mine], l[mine]).min()))
+        else:
+            anchors = np.flatnonzero(self.n_targets_per_point > 0)
+            step = max(1, self.block_bytes // (8 * self.n))
+            for c, Z in enumerate(Zs):
+                cols = np.flatnonzero(owner == c)
+                sq = np.einsum("ij,ij->i", Z, Z)
+                for s in range(0, anchors.size, step):
+                    rows = anchors[s:s + step]
+                    D = sq[rows, None] + sq[None, cols] - 2.0 * (Z[rows] @ Z[cols].T)
+                    D[self.labels[rows][:, None] == self.labels[cols][None, :]] = np.inf
+                    if D.size:
+                        sep = min(sep, float(D.min()))
+        if not np.isfinite(sep) or sep <= 1e-10 * size:
+            return None
+        spread = max((float(exact_sq_dists(Z, self._pull_a[mine], self._pull_b[mine]).max(initial=0.0))
+                      for c, Z in enumerate(Zs) for mine in [owner[self._pull_b] == c]), default=0.0)
+        if spread > 1e-6 * sep:
+            return None
+        scale = 2.0 * self.margin / sep
+        blocks = [scale * (B @ B.T) for B in self._pull_null]
+        return np.stack(blocks) if self.identity_metric().ndim == 3 else blocks[0]
 
     def _build_triplets(self, spec, max_enumerated):
         if isinstance(spec, str):

@@ -114,6 +114,66 @@ def test_zero_optimum_stops_first_order_solvers():
     assert r.gap <= 1e-3 * p.mu * p.margin
 
 
+def draw_free_problem(seed, multi):
+    """A random problem with more dimensions than within-class differences span (optimum 0)."""
+    from convexmetric.multimetric import MultiMetricProblem
+    rng = np.random.default_rng(2000 + seed)
+    n_classes = int(rng.integers(2, 5))
+    sizes = rng.integers(2, 9, size=n_classes)
+    if rng.uniform() < 0.3:
+        sizes[0] = int(rng.integers(1, 4))          # a class with at most k members
+    y = np.repeat(np.arange(n_classes), sizes)
+    d = int(y.size - n_classes + rng.integers(1, 8))
+    X = rng.normal(size=(y.size, d)) * rng.uniform(0.3, 2.0, size=d) * 10.0 ** rng.uniform(-6, 6)
+    params = dict(k=int(rng.integers(1, 5)), mu=float(rng.uniform(0.05, 0.95)),
+                  margin=float(np.exp(rng.uniform(np.log(0.1), np.log(5.0)))),
+                  triplets=str(rng.choice(["all", "implicit"])))
+    with pytest.warns(UserWarning, match="optimal objective is 0"):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="class .* member")
+            return (MultiMetricProblem if multi else LMNNProblem)(X, y, **params)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+@pytest.mark.parametrize("seed", range(8))
+def test_zero_objective_metric_is_optimal_and_no_bound_exceeds_it(seed, multi):
+    p = draw_free_problem(seed, multi)
+    M0 = p.zero_objective_metric()
+    f_identity = p.objective(p.identity_metric())
+    tiny = 1e-9 * f_identity
+    assert M0 is not None and M0.shape == p.identity_metric().shape
+    assert np.linalg.eigvalsh(M0).min() >= -1e-12 * np.abs(M0).max()
+    assert 0.0 <= p.objective(M0) <= tiny < f_identity
+    rng = np.random.default_rng(seed)
+    B = rng.normal(size=M0.shape)
+    candidates = [p.identity_metric(), M0, B @ np.swapaxes(B, -1, -2) / p.d]
+    for M in candidates:      # the optimum is 0: no certified lower bound may exceed it
+        cert = p.certificate(M)
+        assert cert.lower_bound <= tiny, (cert, p)
+    r = solve(p, "fista", max_iter=30)
+    assert r.lower_bound <= tiny and r.fun >= 0.0, r
+
+
+def test_zero_objective_metric_only_where_free_directions_separate_the_classes():
+    from convexmetric.multimetric import MultiMetricProblem
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(90, 4)), np.arange(90) % 3      # within-class differences span R^4
+    assert LMNNProblem(X, y).zero_objective_metric() is None
+    assert MultiMetricProblem(X, y).zero_objective_metric() is None
+    # the targets (k = 1) differ along the first axis only, but class 1 lies at 0 and 5 on
+    # the second: its points at 0 meet class 0 there, so no metric on it separates them
+    X = np.array([[0, 0], [1, 0], [2, 0], [10, 0], [11, 0], [10, 5], [11, 5]], float)
+    y = np.array([0, 0, 0, 1, 1, 1, 1])
+    with pytest.warns(UserWarning, match="weaker bound"):
+        p = LMNNProblem(X, y, k=1)
+    assert p.zero_objective_metric() is None
+    # lift class 1's lower pair off the line: now the second axis separates every impostor
+    X[3:5, 1] = 2.0
+    with pytest.warns(UserWarning, match="optimal objective is 0"):
+        p = LMNNProblem(X, y, k=1)
+    assert p.objective(p.zero_objective_metric()) <= 1e-12 * p.objective(np.eye(2))
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_band_ipm_from_any_warm_start_and_a_capped_band_bound_the_optimum(seed):
     """band-ipm warm-started at the optimum, at a rough metric (which takes the first-order
