@@ -21,7 +21,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .neighbors import select_targets
 from .problem import LMNNProblem
 from .solvers import REGISTRY, Solver, auto_defaults, choose_solver_with_reason, get_solver
 
@@ -240,8 +239,7 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     break
                 time_left = max(time_left, 1e-3)
             if problem is not None:
-                Z = X @ _components(M).T
-                targets = select_targets(Z, problem.labels, problem.k)
+                targets = problem.targets_in_metric(M)
                 if np.array_equal(targets, problem.targets):
                     logger.info("pass %d: target neighbours unchanged, stopping", p + 1)
                     break

@@ -476,6 +476,15 @@ class LMNNProblem:
     #: Number of metrics learned (one here; one per class in MultiMetricProblem).
     n_metrics = 1
 
+    def targets_in_metric(self, M) -> np.ndarray:
+        """Same-class ``k`` nearest neighbours of every point in the metric ``M``.
+
+        The next pass of multi-pass LMNN (JMLR 2009 §5.2) learns with these targets; when
+        they equal :attr:`targets`, another pass would solve the same problem again.
+        """
+        Z = self.X @ psd.components_from_metric(self.validate_metric(M)).T
+        return select_targets(Z, self.labels, self.k, self.block_bytes)
+
     def identity_metric(self) -> np.ndarray:
         """The Euclidean metric, in this problem's metric shape."""
         return np.eye(self.d)

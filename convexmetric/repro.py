@@ -628,13 +628,10 @@ def run_method(method: str, data: SplitData) -> dict:
         pred = energy_predict(Xtr_s, ytr, Xte_s, sol.M, targets, k=3, mu=0.5)
         err = float(np.mean(pred != yte))
     elif method == "lmnn_multipass":
-        from .neighbors import select_targets
-        from .psd import components_from_metric
         p, sol = data.single()
-        Xfit = Xtr_s[data.fit]
         passes = 1
         for _ in range(data.proto.passes - 1):  # the later passes: targets recomputed in the learned space
-            targets = select_targets(Xfit @ components_from_metric(sol.M).T, data.labels(), 3)
+            targets = p.targets_in_metric(sol.M)
             if np.array_equal(targets, p.targets):
                 break
             p = data.problem(targets)

@@ -203,3 +203,17 @@ def test_continuous_labels_are_refused_not_warned_per_class():
             LMNNProblem(X, rng.normal(size=40))
     # float labels holding integers are classes, as in scikit-learn
     assert LMNNProblem(X, (np.arange(40) % 2).astype(float)).classes.tolist() == [0.0, 1.0]
+
+
+def test_targets_in_metric_are_the_neighbours_in_the_learned_space():
+    from convexmetric.neighbors import select_targets
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 4
+    p = LMNNProblem(X, y, k=2)
+    assert np.array_equal(p.targets_in_metric(np.eye(3)), p.targets)
+    # a metric that only sees the first feature: the neighbours along it alone
+    only_first = np.diag([4.0, 0.0, 0.0])
+    assert np.array_equal(p.targets_in_metric(only_first), select_targets(X[:, :1], p.labels, 2))
+    assert not np.array_equal(p.targets_in_metric(only_first), p.targets)
+    with pytest.raises(ValueError):
+        p.targets_in_metric(np.eye(4))
