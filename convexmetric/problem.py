@@ -26,7 +26,6 @@ DEFAULT_MAX_ENUMERATED = 200_000
 #: Most multiply-adds the construction-time test for a zero optimum may spend
 #: (:meth:`LMNNProblem.zero_objective_metric`; about a second on two cores).
 ZERO_OPTIMUM_CHECK_FLOPS = 1e10
-_NOT_SEARCHED = object()
 
 
 @dataclass(frozen=True)
@@ -239,7 +238,6 @@ class LMNNProblem:
         self.n_candidate_triplets = int(np.sum(self.n_targets_per_point
                                                * (self.n - class_sizes[self.labels])))
         self.triplets = self._build_triplets(triplets, int(max_enumerated))
-        self._zero_metric = _NOT_SEARCHED
         if not self._pull_definite:
             self._warn_weak_pull()
         logger.debug("LMNNProblem n=%d d=%d k=%d: %s", self.n, self.d, self.k, self.triplet_form)
@@ -334,7 +332,7 @@ class LMNNProblem:
         labels exactly. ``None`` means this construction fails, not that the optimum is
         positive. Computed once (``n^2`` times the free dimensions for implicit triplets).
         """
-        if self._zero_metric is _NOT_SEARCHED:
+        if "_zero_metric" not in self.__dict__:    # searched once; a plain attribute survives pickling
             self._zero_metric = None if self._pull_definite else self._zero_metric_search()
         return self._zero_metric
 

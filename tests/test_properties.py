@@ -9,6 +9,7 @@ data at scale 1 must give the same objective and bound. The default run draws th
 15 problems; the other 35 are marked ``slow`` (``pytest -m slow``), which keeps the default
 suite within CI's budget on a busy two-core machine.
 """
+import pickle
 import warnings
 
 import numpy as np
@@ -160,6 +161,7 @@ def test_zero_objective_metric_only_where_free_directions_separate_the_classes()
     X, y = rng.normal(size=(90, 4)), np.arange(90) % 3      # within-class differences span R^4
     assert LMNNProblem(X, y).zero_objective_metric() is None
     assert MultiMetricProblem(X, y).zero_objective_metric() is None
+    assert pickle.loads(pickle.dumps(LMNNProblem(X, y))).zero_objective_metric() is None
     # the targets (k = 1) differ along the first axis only, but class 1 lies at 0 and 5 on
     # the second: its points at 0 meet class 0 there, so no metric on it separates them
     X = np.array([[0, 0], [1, 0], [2, 0], [10, 0], [11, 0], [10, 5], [11, 5]], float)
