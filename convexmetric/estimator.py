@@ -23,11 +23,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .problem import LMNNProblem
 from .solvers import REGISTRY, Solver, auto_defaults, choose_solver_with_reason, get_solver
+from .validation import ValidationStopper, validation_split
 
 logger = logging.getLogger(__name__)
 
 #: Estimator parameters passed straight to the solver under the same name.
 _SOLVER_PARAMS = ("tol", "max_iter", "time_limit")
+#: With ``validation_fraction``, a solve stops once its recorded iterations reach this
+#: multiple of the one where the validation error last fell (and at least 50).
+VALIDATION_PATIENCE = 2.0
 
 
 class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -86,8 +90,16 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``verbose=True``.
     random_state : int, RandomState instance or None, default=None
         Seed of the solvers that draw random numbers (those with a ``seed`` option:
-        ``stochastic``, ``factored``); the others are deterministic and ignore it.
-        ``None``: the solver's default seed (0), so fits are reproducible.
+        ``stochastic``, ``factored``) and of the ``validation_fraction`` split; the
+        deterministic solvers ignore it. ``None``: seed 0, so fits are reproducible.
+    validation_fraction : float in (0, 1) or None, default=None
+        Early stopping on held-out rows (the paper's protocol on its face sets, 0.3):
+        hold out this fraction of the rows (stratified by class), learn on the rest, and
+        keep the solver iterate whose ``k``-NN error on the held-out rows is lowest
+        (checked on a geometric schedule of the iterations; a solve stops once it has
+        run twice as long as its last improvement). Use it where the convex optimum
+        overfits, e.g. fewer rows than features, where the optimal objective is 0
+        (:meth:`LMNNProblem.zero_objective_metric`). Needs a solver name, not an instance.
 
     Attributes
     ----------
@@ -103,7 +115,14 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     n_iter_ : int
         Solver iterations summed over passes.
     targets_ : ndarray of shape (n_samples, k)
-        Target neighbours of the last pass.
+        Target neighbours of the last pass (of the rows learned from, with
+        ``validation_fraction``: ``n_samples - len(validation_rows_)`` of them).
+    validation_rows_ : ndarray of int or None
+        With ``validation_fraction``: the held-out rows of ``X``; else None.
+    validation_error_ : float or None
+        With ``validation_fraction``: the held-out ``k``-NN error (fraction) of
+        ``metric_``, the iterate kept; ``result_`` describes the solver's own last
+        iterate, and its ``lower_bound`` also bounds ``metric_``'s objective from below.
     solver_ : str
         Name of the solver that ran (what ``"auto"`` resolved to).
     classes_ : ndarray of shape (n_classes,)
@@ -142,11 +161,12 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "time_limit": [Interval(Real, 0, None, closed="neither"), None],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
     }
 
     def __init__(self, k=3, mu=0.5, margin=1.0, solver="auto", solver_options=None, n_passes=1,
                  n_components=None, triplets="auto", *, tol=None, max_iter=None, time_limit=None,
-                 verbose=0, random_state=None):
+                 verbose=0, random_state=None, validation_fraction=None):
         self.k = k
         self.mu = mu
         self.margin = margin
@@ -160,13 +180,15 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.time_limit = time_limit
         self.verbose = verbose
         self.random_state = random_state
+        self.validation_fraction = validation_fraction
 
     def _check_solver(self):
         """Errors the parameter constraints cannot express (before any work)."""
         if isinstance(self.solver, Solver):
             if self.solver_options:
                 raise ValueError("pass options to the solver instance, not solver_options")
-            given = [p for p in (*_SOLVER_PARAMS, "random_state") if getattr(self, p) is not None]
+            given = [p for p in (*_SOLVER_PARAMS, "random_state", "validation_fraction")
+                     if getattr(self, p) is not None]
             if given:
                 raise ValueError(f"{', '.join(given)} cannot be combined with a solver instance; "
                                  "configure the instance instead")
@@ -235,6 +257,9 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         seed = None if rs is None else int(rs) if isinstance(rs, Integral) else \
             int(check_random_state(rs).randint(np.iinfo(np.int32).max))
         targets, M, problem, self.results_ = None, None, None, []
+        rows, self.validation_rows_, self.validation_error_ = np.arange(len(y)), None, None
+        if self.validation_fraction is not None:
+            rows, self.validation_rows_ = validation_split(y, self.validation_fraction, 0 if seed is None else seed)
         for p in range(int(self.n_passes)):
             time_left = None
             if self.time_limit is not None:
@@ -248,8 +273,13 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 if np.array_equal(targets, problem.targets):
                     logger.info("pass %d: target neighbours unchanged, stopping", p + 1)
                     break
-            problem = LMNNProblem(X, y, k=self.k, mu=self.mu, margin=self.margin, targets=targets,
+            problem = LMNNProblem(X[rows], y[rows], k=self.k, mu=self.mu, margin=self.margin, targets=targets,
                                   triplets=self.triplets)
+            stopper = None
+            if self.validation_rows_ is not None:
+                held = self.validation_rows_
+                stopper = ValidationStopper(X[rows], y[rows], X[held], y[held], patience=VALIDATION_PATIENCE,
+                                            k=self.k)
             if isinstance(self.solver, Solver):
                 solver = self.solver
             else:
@@ -261,6 +291,8 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 opts = {**auto, **self._solver_options(name, time_left, seed)}
                 if M is not None:
                     opts["warm_start"] = M
+                if stopper is not None:
+                    opts["callback"] = _both(stopper, opts.get("callback"))
                 solver = get_solver(name, **opts)
             res = solver.solve(problem)
             if not isinstance(self.solver, Solver) and self.solver == "auto":
@@ -268,6 +300,11 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             self.results_.append(res)
             M = res.M
             logger.info("LMNN pass %d: %r", p + 1, res)
+            if stopper is not None:
+                stopper.consider(res.M)
+                M, self.validation_error_ = stopper.best_M, float(stopper.best_error)
+                logger.info("pass %d keeps the iterate of call %s: held-out %d-NN error %.4g",
+                            p + 1, stopper.best_at, self.k, self.validation_error_)
         self.solver_ = self.results_[-1].solver
         self.result_ = self.results_[-1]
         self.metric_ = M
@@ -298,6 +335,17 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+def _both(stopper, user_callback):
+    """A solver callback that feeds ``stopper`` and the user's own callback; either may stop."""
+    if user_callback is None:
+        return stopper
+
+    def callback(info) -> bool:
+        stop = bool(stopper(info))
+        return bool(user_callback(info)) or stop
+    return callback
 
 
 def _same(a, b) -> bool:

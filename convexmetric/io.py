@@ -252,7 +252,8 @@ def save_estimator(path, estimator) -> Path:
     Kept: the constructor parameters (those that are plain JSON data; a solver instance or a
     callable in ``solver_options`` is dropped with a warning and loads as the default),
     ``metric_``, ``components_``, ``targets_``, ``classes_``, ``n_features_in_``,
-    ``feature_names_in_`` if set, ``n_iter_`` and every pass's result.
+    ``feature_names_in_`` if set, ``n_iter_``, the held-out rows and error of
+    ``validation_fraction`` and every pass's result.
     """
     from sklearn.utils.validation import check_is_fitted
 
@@ -286,13 +287,18 @@ def save_estimator(path, estimator) -> Path:
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         arrays["feature_names_in_"] = np.asarray(names, dtype=str)
+    held = getattr(estimator, "validation_rows_", None)
+    if held is not None:
+        arrays["validation_rows_"] = np.asarray(held)
     results = []
     for i, res in enumerate(estimator.results_):
         a, m = _result_parts(res, f"results.{i}.")
         arrays.update(a)
         results.append(m)
+    held_error = getattr(estimator, "validation_error_", None)
     meta = {"params": params, "n_features_in_": int(estimator.n_features_in_),
-            "n_iter_": int(estimator.n_iter_), "results": results}
+            "n_iter_": int(estimator.n_iter_), "results": results,
+            "validation_error_": None if held_error is None else float(held_error)}
     return _write(path, "estimator", arrays, meta)
 
 
@@ -309,6 +315,9 @@ def load_estimator(path):
     est.n_iter_ = meta["n_iter_"]
     est.results_ = [_result_from(arrays, m, f"results.{i}.") for i, m in enumerate(meta["results"])]
     est.result_ = est.results_[-1] if est.results_ else None
+    est.solver_ = est.result_.solver if est.result_ is not None else None
+    est.validation_rows_ = arrays["validation_rows_"] if "validation_rows_" in arrays else None
+    est.validation_error_ = meta.get("validation_error_")
     return est
 
 

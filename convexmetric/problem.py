@@ -316,7 +316,8 @@ class LMNNProblem:
                           "puts every target at distance 0 and every impostor beyond the margin). Any metric "
                           "with a positive objective is then a relative gap of 1 from the optimum, and the "
                           "optimum fits the training labels exactly; use fewer features than points minus "
-                          "classes, or stop early on a validation set", UserWarning, stacklevel=3)
+                          "classes, or stop early on held-out rows (LMNN(validation_fraction=0.3))",
+                          UserWarning, stacklevel=3)
         else:
             warnings.warn(f"{weak}: strong duality may fail and certificates fall back to a weaker bound; "
                           "consider fewer features", UserWarning, stacklevel=3)

@@ -66,53 +66,6 @@ def test_sparse_knn_rejects_bad_input():
         repro.knn_predict_sparse(X, [0, 1, 0, 1], X, k=0)
 
 
-# -- validation split and early stopping -------------------------------------------------------
-def test_validation_split_is_stratified_disjoint_and_seeded():
-    y = np.repeat(np.arange(5), 10)
-    fit, val = repro.validation_split(y, 0.3, seed=3)
-    assert np.intersect1d(fit, val).size == 0 and np.union1d(fit, val).tolist() == list(range(50))
-    assert val.size == 15 and np.all(np.bincount(y[val]) == 3)
-    again = repro.validation_split(y, 0.3, seed=3)
-    assert np.array_equal(again[1], val) and not np.array_equal(repro.validation_split(y, 0.3, seed=4)[1], val)
-    with pytest.raises(ValueError, match="strictly between"):
-        repro.validation_split(y, 0.0, seed=0)
-
-
-def test_validation_stopper_keeps_the_lowest_error_and_the_later_of_ties():
-    rng = np.random.default_rng(0)
-    # one informative feature, one loud noise feature: the metric that ignores the noise wins
-    y = np.arange(80) % 2
-    X = np.column_stack([y * 3.0 + 0.3 * rng.standard_normal(80), 20 * rng.standard_normal(80)])
-    stop = repro.ValidationStopper(X[:50], y[:50], X[50:], y[50:], growth=2.0)
-    noisy, clean, clean2 = np.diag([0.0, 1.0]), np.diag([1.0, 0.0]), np.diag([2.0, 0.0])
-    for M in (noisy, noisy, clean, noisy, noisy, noisy, noisy, clean2):   # calls 1..8
-        assert stop({"M": M}) is False
-    assert [at for at, _ in stop.trace] == [1, 2, 4, 8]                   # a geometric schedule
-    assert stop.best_error == 0.0 and stop.best_at == 8                   # the later of two ties
-    assert np.array_equal(stop.best_M, clean2)
-    stop.consider(noisy)                                                  # a worse final result is not kept
-    assert stop.best_at == 8
-
-
-def test_validation_stopper_with_patience_stops_the_solver_only_after_a_long_enough_stall():
-    rng = np.random.default_rng(1)
-    y = np.arange(80) % 2
-    X = np.column_stack([y * 3.0 + 0.3 * rng.standard_normal(80), 20 * rng.standard_normal(80)])
-    noisy, clean = np.diag([0.0, 1.0]), np.diag([1.0, 0.0])
-    stop = repro.ValidationStopper(X[:50], y[:50], X[50:], y[50:], growth=1.25, patience=2.0, min_calls=10)
-    said = [stop({"M": clean if call in (5, 12) else noisy}) for call in range(1, 41)]
-    first = said.index(True) + 1
-    assert stop.best_at == 12 and stop.best_error == 0.0      # the later of the two clean metrics
-    assert first >= max(10, 2 * 5)                           # the tie at 12 does not renew the patience
-    assert first < 2 * 12
-    assert first in [at for at, _ in stop.trace]              # only at an evaluated call
-    assert not any(said[:first - 1])
-    without = repro.ValidationStopper(X[:50], y[:50], X[50:], y[50:], growth=1.25)
-    assert not any(without({"M": noisy}) for _ in range(200))   # no patience: never stops
-    with pytest.raises(ValueError, match="patience"):
-        repro.ValidationStopper(X[:50], y[:50], X[50:], y[50:], patience=1.0)
-
-
 def test_a_protocols_patience_stops_its_solves_early_and_keeps_the_best_iterate():
     """``Protocol.patience`` reaches the solver through ``SplitData.solve``: the same solve without
     it runs to its iteration limit."""
