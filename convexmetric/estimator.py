@@ -257,9 +257,10 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         seed = None if rs is None else int(rs) if isinstance(rs, Integral) else \
             int(check_random_state(rs).randint(np.iinfo(np.int32).max))
         targets, M, problem, self.results_ = None, None, None, []
-        rows, self.validation_rows_, self.validation_error_ = np.arange(len(y)), None, None
+        X_learn, y_learn, self.validation_rows_, self.validation_error_ = X, y, None, None
         if self.validation_fraction is not None:
             rows, self.validation_rows_ = validation_split(y, self.validation_fraction, 0 if seed is None else seed)
+            X_learn, y_learn = X[rows], y[rows]
         for p in range(int(self.n_passes)):
             time_left = None
             if self.time_limit is not None:
@@ -273,12 +274,12 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 if np.array_equal(targets, problem.targets):
                     logger.info("pass %d: target neighbours unchanged, stopping", p + 1)
                     break
-            problem = LMNNProblem(X[rows], y[rows], k=self.k, mu=self.mu, margin=self.margin, targets=targets,
+            problem = LMNNProblem(X_learn, y_learn, k=self.k, mu=self.mu, margin=self.margin, targets=targets,
                                   triplets=self.triplets)
             stopper = None
             if self.validation_rows_ is not None:
                 held = self.validation_rows_
-                stopper = ValidationStopper(X[rows], y[rows], X[held], y[held], patience=VALIDATION_PATIENCE,
+                stopper = ValidationStopper(X_learn, y_learn, X[held], y[held], patience=VALIDATION_PATIENCE,
                                             k=self.k)
             if isinstance(self.solver, Solver):
                 solver = self.solver
