@@ -190,6 +190,32 @@ def test_ofaces_validation_early_stopping_svm_choice_and_cached_solution(data_ho
         assert {r["method"] for r in csv.DictReader(fh)} == {"lmnn", "lmnn_energy"}
 
 
+def test_estimator_validation_fraction_reproduces_the_ofaces_protocol(data_home):
+    """``LMNN(validation_fraction=0.3)`` on a split's training part holds out the protocol's rows
+    and keeps the same metric as the table's LMNN row (full protocol; on split 1 that metric is
+    an early iterate, not the solver's last)."""
+    import warnings
+
+    from convexmetric.classify import knn_error
+    from convexmetric.estimator import LMNN
+    proto, split = repro.PROTOCOLS["ofaces"], 1
+    parts = repro.make_split(proto, repro.load_raw("ofaces", data_home), split, 0, False)
+    data = repro.SplitData(proto, *parts, seed=split)
+    (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="the target differences")
+        _, sol = data.single()
+        est = LMNN(time_limit=proto.solver_options["time_limit"], validation_fraction=proto.validation,
+                   random_state=split).fit(Xtr, ytr)
+    held, learn = est.validation_rows_, data.fit
+    assert np.array_equal(held, data.val)
+    assert est.solver_ == "factored" and est.result_.status == "user_limit"     # stopped by the patience
+    np.testing.assert_allclose(est.metric_, sol.M, rtol=1e-6, atol=1e-9 * np.abs(sol.M).max())
+    assert knn_error(Xtr, ytr, Xte, yte, est.metric_) == knn_error(Xtr, ytr, Xte, yte, sol.M)
+    assert est.validation_error_ == pytest.approx(sol.info["val_error"] / 100)
+    final = knn_error(Xtr[learn], ytr[learn], Xtr[held], ytr[held], est.result_.M)
+    assert est.validation_error_ < final                                        # an earlier iterate won
+
 def test_damaged_cached_solution_is_solved_again(tmp_path, caplog):
     sol = repro.Solution(np.eye(2), np.eye(2), {"objective": 1.0}, 0.5)
     path = tmp_path / "single.npz"
