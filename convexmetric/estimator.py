@@ -97,7 +97,9 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         hold out this fraction of the rows (stratified by class), learn on the rest, and
         keep the solver iterate whose ``k``-NN error on the held-out rows is lowest
         (checked on a geometric schedule of the iterations; a solve stops once it has
-        run twice as long as its last improvement). Use it where the convex optimum
+        run twice as long as its last improvement). With ``n_passes > 1`` each pass
+        keeps its own best iterate and the next pass starts from it, as in the paper's
+        protocol; ``validation_error_`` is the last pass's. Use it where the convex optimum
         overfits, e.g. fewer rows than features, where the optimal objective is 0
         (:meth:`LMNNProblem.zero_objective_metric`). Needs a solver name, not an instance.
 
@@ -115,8 +117,9 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     n_iter_ : int
         Solver iterations summed over passes.
     targets_ : ndarray of shape (n_samples, k)
-        Target neighbours of the last pass (of the rows learned from, with
-        ``validation_fraction``: ``n_samples - len(validation_rows_)`` of them).
+        Target neighbours of the last pass. With ``validation_fraction`` they index
+        the rows learned from, ``np.setdiff1d(np.arange(n_samples), validation_rows_)``,
+        not ``X`` itself.
     validation_rows_ : ndarray of int or None
         With ``validation_fraction``: the held-out rows of ``X``; else None.
     validation_error_ : float or None

@@ -263,6 +263,8 @@ def save_estimator(path, estimator) -> Path:
     check_is_fitted(estimator, "components_")
     params, dropped = {}, []
     for k, v in estimator.get_params(deep=False).items():
+        if k == "validation_fraction" and v is None:
+            continue    # left out at its default, so files without it stay readable by older versions
         if k == "solver_options" and isinstance(v, dict):
             kept = _plain_dict(v, "solver option(s)")
             dropped += [f"solver_options[{o!r}]" for o in v if o not in kept]

@@ -90,6 +90,11 @@ class MultiMetricProblem(LMNNProblem):
         self._pull_definite = definite
         self.pull_matrix.setflags(write=False)
 
+    def targets_in_metric(self, M):
+        """Not defined for a stack of metrics (each class would pick its targets in its own)."""
+        raise NotImplementedError("targets_in_metric takes one metric; multi-pass learning of a "
+                                  "multi-metric problem is not supported")
+
     def _impostor_owner(self, rows) -> np.ndarray:
         """Class (metric) of ``rows``: a pair is measured in the metric of its second point."""
         return self.labels[rows]

@@ -330,15 +330,18 @@ class LMNNProblem:
         0. If those directions also separate every hinge pair ``(i, l)``, scaling it until
         every impostor lies twice the margin away zeroes every hinge: the objective is 0
         up to round-off, the convex optimum, attained by a metric that fits the training
-        labels exactly. ``None`` means this construction fails, not that the optimum is
-        positive. Computed once (``n^2`` times the free dimensions for implicit triplets).
+        labels exactly. The metric is returned only if its objective, evaluated, is below
+        a millionth of ``mu * margin`` (one hinge's share); ``None`` means this
+        construction fails, not that the optimum is positive. Computed once (``n^2``
+        times the free dimensions for implicit triplets, plus one objective evaluation).
         """
         if "_zero_metric" not in self.__dict__:    # searched once; a plain attribute survives pickling
             self._zero_metric = None if self._pull_definite else self._zero_metric_search()
         return self._zero_metric
 
     def _impostor_owner(self, rows) -> np.ndarray:
-        """Index of the metric that measures pairs whose impostor (or target) is ``rows``."""
+        """Index of the metric of ``rows``' class: an impostor pair is measured in its impostor's
+        metric, a target pair in its anchor's (one metric: always 0)."""
         return np.zeros(np.size(rows), dtype=np.int64)
 
     def _zero_metric_search(self):
@@ -368,12 +371,14 @@ class LMNNProblem:
         if not np.isfinite(sep) or sep <= 1e-10 * size:
             return None
         spread = max((float(exact_sq_dists(Z, self._pull_a[mine], self._pull_b[mine]).max(initial=0.0))
-                      for c, Z in enumerate(Zs) for mine in [owner[self._pull_b] == c]), default=0.0)
+                      for c, Z in enumerate(Zs) for mine in [owner[self._pull_a] == c]), default=0.0)
         if spread > 1e-6 * sep:
             return None
         scale = 2.0 * self.margin / sep
         blocks = [scale * (B @ B.T) for B in self._pull_null]
-        return np.stack(blocks) if self.identity_metric().ndim == 3 else blocks[0]
+        M = np.stack(blocks) if self.identity_metric().ndim == 3 else blocks[0]
+        # explicit triplets may pair an anchor with a non-target j: only the objective tells
+        return M if self.objective(M) <= 1e-6 * self.mu * self.margin else None
 
     def _build_triplets(self, spec, max_enumerated):
         if isinstance(spec, str):
@@ -455,6 +460,8 @@ class LMNNProblem:
             twin.X.setflags(write=False)
             twin.pull_matrix = self.pull_matrix / (s * s)
             twin.pull_matrix.setflags(write=False)
+            if self.__dict__.get("_zero_metric") is not None:   # a metric of these coordinates: map it
+                twin._zero_metric = self.to_normalized(self._zero_metric)
             if isinstance(self._pull_eigs, list):  # one block per class
                 twin._pull_eigs = [e / (s * s) for e in self._pull_eigs]
             else:

@@ -18,13 +18,19 @@ def validation_split(y, fraction: float, seed: int):
     """``(fit, val)``: sorted row indices of a stratified split of the training part.
 
     ``val`` holds ``fraction`` of the rows (the paper's 30 % on the face sets), stratified
-    by class where every class has at least two rows; the metric is learned on ``fit``.
+    by class where every class has at least two rows (else a plain random split, which
+    may hold a small class out entirely); the metric is learned on ``fit``.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must lie strictly between 0 and 1, got {fraction!r}")
     y = np.asarray(y)
     counts = np.unique(y, return_counts=True)[1]
     strat = y if counts.min() >= 2 else None
+    held = int(np.ceil(fraction * y.size))
+    if strat is not None and not counts.size <= held <= y.size - counts.size:
+        raise ValueError(f"validation fraction {fraction!r} holds out {held} of {y.size} rows, but a split "
+                         f"stratified over {counts.size} classes needs between {counts.size} and "
+                         f"{y.size - counts.size} held-out rows (one of each class on both sides)")
     fit, val = train_test_split(np.arange(y.size), test_size=fraction, random_state=seed, stratify=strat)
     return np.sort(fit), np.sort(val)
 

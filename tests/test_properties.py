@@ -162,6 +162,8 @@ def test_zero_objective_metric_only_where_free_directions_separate_the_classes()
     assert LMNNProblem(X, y).zero_objective_metric() is None
     assert MultiMetricProblem(X, y).zero_objective_metric() is None
     assert pickle.loads(pickle.dumps(LMNNProblem(X, y))).zero_objective_metric() is None
+    with pytest.raises(NotImplementedError):
+        MultiMetricProblem(X, y).targets_in_metric(np.eye(4))
     # the targets (k = 1) differ along the first axis only, but class 1 lies at 0 and 5 on
     # the second: its points at 0 meet class 0 there, so no metric on it separates them
     X = np.array([[0, 0], [1, 0], [2, 0], [10, 0], [11, 0], [10, 5], [11, 5]], float)
@@ -174,6 +176,30 @@ def test_zero_objective_metric_only_where_free_directions_separate_the_classes()
     with pytest.warns(UserWarning, match="optimal objective is 0"):
         p = LMNNProblem(X, y, k=1)
     assert p.objective(p.zero_objective_metric()) <= 1e-12 * p.objective(np.eye(2))
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_zero_objective_metric_checks_explicit_triplets_scaling_and_pickling(multi):
+    from convexmetric.multimetric import MultiMetricProblem
+    cls = MultiMetricProblem if multi else LMNNProblem
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 15))         # each class: two tight pairs far apart
+    X, y = np.repeat(centres, 2, axis=0) + 0.01 * rng.normal(size=(12, 15)), np.repeat(np.arange(3), 4)
+    # explicit triplets whose j is any same-class point, not only the (k = 1) target in its own
+    # pair: the free directions zero the targets' distances, not those j's, so the objective
+    # of the construction is not 0
+    i, j, l = np.array([(a, b, c) for a in range(12) for b in range(12) for c in range(12)
+                        if a != b and y[a] == y[b] and y[c] != y[a]]).T
+    with pytest.warns(UserWarning, match="weaker bound"):
+        p = cls(X, y, k=1, triplets=np.column_stack([i, j, l]))
+    assert p.zero_objective_metric() is None
+    # the normalised twin (another scale of X) maps the metric to its own coordinates
+    with pytest.warns(UserWarning, match="optimal objective is 0"):
+        p = cls(1e3 * X, y, k=1)
+    twin = p.normalized()
+    assert twin is not p
+    for q in (p, twin, pickle.loads(pickle.dumps(p))):
+        assert q.objective(q.zero_objective_metric()) <= 1e-9 * q.objective(q.identity_metric())
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -14,6 +14,8 @@ def test_validation_split_is_stratified_disjoint_and_seeded():
     assert np.array_equal(again[1], val) and not np.array_equal(validation_split(y, 0.3, seed=4)[1], val)
     with pytest.raises(ValueError, match="strictly between"):
         validation_split(y, 0.0, seed=0)
+    with pytest.raises(ValueError, match="between 4 and 4 held-out rows"):   # 4 classes of 2 rows
+        validation_split(np.repeat(np.arange(4), 2), 0.3, seed=0)
 
 
 def test_validation_stopper_keeps_the_lowest_error_and_the_later_of_ties():
