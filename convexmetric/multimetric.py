@@ -95,10 +95,6 @@ class MultiMetricProblem(LMNNProblem):
         raise NotImplementedError("targets_in_metric takes one metric; multi-pass learning of a "
                                   "multi-metric problem is not supported")
 
-    def _impostor_owner(self, rows) -> np.ndarray:
-        """Class (metric) of ``rows``: a pair is measured in the metric of its second point."""
-        return self.labels[rows]
-
     # -- evaluation ---------------------------------------------------------------
     def embed(self, M) -> StackedEmbedding:
         """Validate a stack of metrics and factor each as ``L_c.T @ L_c``."""

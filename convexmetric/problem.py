@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from . import psd
 from ._checks import InvalidParameterError, check_int, check_real
+from .classify import sq_dist_blocks
 from .neighbors import DEFAULT_BLOCK_BYTES, exact_sq_dists, select_targets
 from .sweep import BlockSweep, EnumeratedSweep
 from .triplets import ActiveTriplets, TripletSet, TripletWeights
@@ -306,7 +307,7 @@ class LMNNProblem:
         weak = ("the target differences do not span the data (a pull matrix is singular on directions "
                 "where the data vary)")
         cost = self.n * self.n * sum(B.shape[1] for B in self._pull_null)
-        if self.triplets is None and cost > ZERO_OPTIMUM_CHECK_FLOPS:
+        if cost > ZERO_OPTIMUM_CHECK_FLOPS:
             warnings.warn(f"{weak}: strong duality may fail and certificates fall back to a weaker bound "
                           "(zero_objective_metric() tells whether the optimum is 0); consider fewer features",
                           UserWarning, stacklevel=3)
@@ -333,51 +334,25 @@ class LMNNProblem:
         labels exactly. The metric is returned only if its objective, evaluated, is below
         a millionth of ``mu * margin`` (one hinge's share); ``None`` means this
         construction fails, not that the optimum is positive. Computed once (``n^2``
-        times the free dimensions for implicit triplets, plus one objective evaluation).
+        times the free dimensions, plus one objective evaluation).
         """
         if "_zero_metric" not in self.__dict__:    # searched once; a plain attribute survives pickling
             self._zero_metric = None if self._pull_definite else self._zero_metric_search()
         return self._zero_metric
 
-    def _impostor_owner(self, rows) -> np.ndarray:
-        """Index of the metric of ``rows``' class: an impostor pair is measured in its impostor's
-        metric, a target pair in its anchor's (one metric: always 0)."""
-        return np.zeros(np.size(rows), dtype=np.int64)
-
     def _zero_metric_search(self):
+        free = [B @ B.T for B in self._pull_null]     # projectors on the directions P leaves free
+        metric = np.stack(free) if self.identity_metric().ndim == 3 else free[0]
         Xc = self.X - self.X.mean(0)
-        Zs = [Xc @ B for B in self._pull_null]
-        size = max(float(np.max(np.einsum("ij,ij->i", Xc, Xc))), 1e-300)
-        owner = self._impostor_owner(np.arange(self.n))
-        sep = np.inf
-        if self.triplets is not None:
-            i, l = self.triplets.anchor, self.triplets.impostor
-            for c, Z in enumerate(Zs):
-                mine = owner[l] == c
-                if np.any(mine):
-                    sep = min(sep, float(exact_sq_dists(Z, i[mine], l[mine]).min()))
-        else:
-            anchors = np.flatnonzero(self.n_targets_per_point > 0)
-            step = max(1, self.block_bytes // (8 * self.n))
-            for c, Z in enumerate(Zs):
-                cols = np.flatnonzero(owner == c)
-                sq = np.einsum("ij,ij->i", Z, Z)
-                for s in range(0, anchors.size, step):
-                    rows = anchors[s:s + step]
-                    D = sq[rows, None] + sq[None, cols] - 2.0 * (Z[rows] @ Z[cols].T)
-                    D[self.labels[rows][:, None] == self.labels[cols][None, :]] = np.inf
-                    if D.size:
-                        sep = min(sep, float(D.min()))
-        if not np.isfinite(sep) or sep <= 1e-10 * size:
+        anchors = np.flatnonzero(self.n_targets_per_point > 0)
+        sep = np.inf        # smallest free distance from an anchor to a differently-labelled point
+        for rows, D in sq_dist_blocks(Xc, self.labels, Xc[anchors], metric):
+            D[self.labels[anchors[rows]][:, None] == self.labels[None, :]] = np.inf
+            sep = min(sep, float(D.min(initial=np.inf)))
+        if not np.isfinite(sep) or sep <= 1e-10 * float(np.einsum("ij,ij->i", Xc, Xc).max()):
             return None
-        spread = max((float(exact_sq_dists(Z, self._pull_a[mine], self._pull_b[mine]).max(initial=0.0))
-                      for c, Z in enumerate(Zs) for mine in [owner[self._pull_a] == c]), default=0.0)
-        if spread > 1e-6 * sep:
-            return None
-        scale = 2.0 * self.margin / sep
-        blocks = [scale * (B @ B.T) for B in self._pull_null]
-        M = np.stack(blocks) if self.identity_metric().ndim == 3 else blocks[0]
-        # explicit triplets may pair an anchor with a non-target j: only the objective tells
+        M = (2.0 * self.margin / sep) * metric
+        # only the objective tells (explicit triplets may pair an anchor with a non-target j)
         return M if self.objective(M) <= 1e-6 * self.mu * self.margin else None
 
     def _build_triplets(self, spec, max_enumerated):
