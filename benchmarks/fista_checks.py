@@ -14,15 +14,10 @@ limit compare by iteration rate and final gap rather than wall time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from against import ONE_THREAD, ROOT, head, run_case, worktree
 
 #: problem, solver, tol, time limit (s)
 CASES = [("iris", "fista", 1e-6, 120), ("wine", "fista", 1e-6, 120), ("digits", "fista", 1e-4, 120),
@@ -53,14 +48,6 @@ print(json.dumps(dict(n=p.n, d=p.d, solver=r.solver, status=r.status, wall=wall,
 """
 
 
-def run(tree: Path, case) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", CHILD, *map(str, case)], env=env, check=True,
-                         capture_output=True, text=True, cwd=tempfile.gettempdir())
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def cell(r: dict) -> str:
     return f"{r['wall']:.1f} | {r['nit']} | {r['checks']} | {r['gap']:.1e} | {r['status']}"
 
@@ -69,43 +56,31 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", help="git revision to compare with (run alternately)")
     args = parser.parse_args()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip()
     print(f"# fista_checks, {platform.platform()}, {os.cpu_count()} CPUs, one BLAS thread; "
-          f"this tree: {head} (+ working changes)")
+          f"this tree: {head()} (+ working changes)")
     print(f"# command: python benchmarks/fista_checks.py{' --against ' + args.against if args.against else ''}\n")
-    with tempfile.TemporaryDirectory() as tmp:
-        other = None
-        if args.against:
-            other = Path(tmp) / "other"
-            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(other), args.against], cwd=ROOT,
-                           check=True)
-        try:
-            cols = "wall s | iterations | checks | certified gap | status"
+    with worktree(args.against) as other:
+        cols = "wall s | iterations | checks | certified gap | status"
+        if other is None:
+            print(f"| problem | n x d | solver | tol | {cols} |")
+            print("|---" * 9 + "|")
+        else:
+            print(f"| problem | n x d | solver | tol | {args.against}: {cols} | this tree: {cols} "
+                  "| wall ratio | iterations / s ratio |")
+            print("|---" * 16 + "|")
+        for case in CASES:
+            new = run_case(ROOT, CHILD, case, ONE_THREAD)
+            lead = f"| {case[0]} | {new['n']} x {new['d']} | {case[1]} | {case[2]:g} |"
             if other is None:
-                print(f"| problem | n x d | solver | tol | {cols} |")
-                print("|---" * 9 + "|")
-            else:
-                print(f"| problem | n x d | solver | tol | {args.against}: {cols} | this tree: {cols} "
-                      "| wall ratio | iterations / s ratio |")
-                print("|---" * 16 + "|")
-            for case in CASES:
-                new = run(ROOT, case)
-                lead = f"| {case[0]} | {new['n']} x {new['d']} | {case[1]} | {case[2]:g} |"
-                if other is None:
-                    print(f"{lead} {cell(new)} |", flush=True)
-                    continue
-                old = run(other, case)
-                speed = (new["nit"] / new["wall"]) / (old["nit"] / old["wall"])
-                print(f"{lead} {cell(old)} | {cell(new)} | {old['wall'] / new['wall']:.1f}x | {speed:.1f}x |",
-                      flush=True)
-            if other is not None:
-                print("\n*wall ratio*: the old tree's wall time over this tree's (equal where both stop at the "
-                      "time limit); *iterations / s ratio*: this tree's iteration rate over the old tree's.")
-        finally:
-            if other is not None:
-                subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=True)
-
+                print(f"{lead} {cell(new)} |", flush=True)
+                continue
+            old = run_case(other, CHILD, case, ONE_THREAD)
+            speed = (new["nit"] / new["wall"]) / (old["nit"] / old["wall"])
+            print(f"{lead} {cell(old)} | {cell(new)} | {old['wall'] / new['wall']:.1f}x | {speed:.1f}x |",
+                  flush=True)
+        if other is not None:
+            print("\n*wall ratio*: the old tree's wall time over this tree's (equal where both stop at the "
+                  "time limit); *iterations / s ratio*: this tree's iteration rate over the old tree's.")
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ the (small) result travels back.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -32,6 +33,10 @@ class ChildFailed(RuntimeError):
 
 def _child_main(fn, conn):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
+    # The objects inherited from the parent are shared copy-on-write: a garbage collection
+    # that walked them would write to (so copy) the parent's heap page by page, which made
+    # the small SDPs solved here about 1.5 times slower. Collect only the child's own objects.
+    gc.freeze()
     try:
         out = ("ok", fn())
     except BaseException as exc:  # noqa: BLE001 - report anything, the parent re-raises

@@ -28,6 +28,7 @@ class ActiveSetSDP(Solver):
     backend : str
         CVXPY backend, default "CLARABEL" (interior point: accurate duals).
     backend_options : dict or None
+        Passed to the backend (see :class:`convexmetric.solvers.sdp.CvxpySDP`).
     near : float
         Triplets with margin ``z_t > -near * margin`` at the current metric join the
         working set (default 0.1).

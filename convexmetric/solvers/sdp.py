@@ -183,6 +183,13 @@ BACKEND_TIME_OPTION = {"CLARABEL": "time_limit", "SCS": "time_limit_secs"}
 #: Seconds a backend may overrun its own time limit before its process is killed.
 KILL_GRACE = 0.5
 
+#: Options each backend gets in its child process unless the caller sets them. Clarabel
+#: runs its factorisations on a rayon thread pool, and a pool does not survive ``fork``:
+#: once the parent has solved anything with Clarabel itself (a user's own CVXPY code,
+#: say), a child that reaches the pool waits for threads it does not have, forever.
+#: One thread never reaches the pool, and on two cores it solved Wine's full SDP no slower.
+CHILD_BACKEND_OPTIONS = {"CLARABEL": {"max_threads": 1}}
+
 
 def run_backend(cvx_problem, backend: str, opts: dict, read, *, time_limit=None, verbose=False):
     """Solve a CVXPY problem in a stoppable child process (see :mod:`convexmetric.interrupt`).
@@ -190,6 +197,7 @@ def run_backend(cvx_problem, backend: str, opts: dict, read, *, time_limit=None,
     The remaining ``time_limit`` goes to the backend's own time option, and the child is
     killed :data:`KILL_GRACE` seconds after it; Ctrl-C kills it at once. ``read()`` runs
     in the child after the solve and returns the (picklable) values the caller needs.
+    ``opts`` go over :data:`CHILD_BACKEND_OPTIONS`.
 
     Returns
     -------
@@ -207,7 +215,8 @@ def run_backend(cvx_problem, backend: str, opts: dict, read, *, time_limit=None,
     import cvxpy as cp
 
     from ..interrupt import run_stoppable
-    opts = dict(opts)
+    backend = backend.upper()
+    opts = {**CHILD_BACKEND_OPTIONS.get(backend, {}), **opts}
     if time_limit is not None and backend in BACKEND_TIME_OPTION:
         opts.setdefault(BACKEND_TIME_OPTION[backend], max(float(time_limit), 1e-3))
 
@@ -270,7 +279,9 @@ class CvxpySDP(Solver):
     """The full LMNN SDP in one CVXPY call (small problems only).
 
     Options: ``backend`` ("CLARABEL", "SCS" or "MOSEK"), ``backend_options``
-    (passed to the backend, over :data:`BACKEND_DEFAULTS`), ``max_memory`` (bytes;
+    (passed to the backend, over :data:`BACKEND_DEFAULTS` and
+    :data:`CHILD_BACKEND_OPTIONS`: Clarabel runs on one thread unless ``max_threads`` is
+    given, and more threads can hang once this process has run Clarabel itself), ``max_memory`` (bytes;
     default 70 % of available memory), ``backend_verbose`` (let CVXPY and the backend
     print their own logs; default False, independent of ``verbose``). The triplets
     must be enumerated.

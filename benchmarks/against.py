@@ -1,0 +1,51 @@
+"""Run a benchmark case in a fresh process on this tree or on an older revision.
+
+Benchmarks that compare two revisions import this (run them from the repository root):
+:func:`worktree` checks a revision out into a temporary git worktree, and
+:func:`run_case` runs a script in a fresh interpreter with that tree first on the path,
+so both revisions are measured alternately in one run on one machine.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: One BLAS thread everywhere: timings then compare code, not thread scheduling.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def head() -> str:
+    """This tree's short commit id."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@contextlib.contextmanager
+def worktree(ref: str | None):
+    """The package as of git revision ``ref`` in a temporary worktree (None: yield None)."""
+    if ref is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "other"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(other), ref], cwd=ROOT, check=True)
+        try:
+            yield other
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=True)
+
+
+def run_case(tree: Path, script: str, args, env: dict | None = None) -> dict:
+    """Run ``script`` with ``args`` in a fresh process importing the package from ``tree``;
+    return the JSON object it prints on its last line."""
+    env = dict(os.environ, PYTHONPATH=str(tree), **(env or {}))
+    out = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, check=True,
+                         capture_output=True, text=True, cwd=tempfile.gettempdir())
+    return json.loads(out.stdout.strip().splitlines()[-1])

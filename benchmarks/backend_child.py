@@ -1,0 +1,98 @@
+"""Backend solves in a forked child: what they cost the exact solvers on small problems.
+
+Run from the repository root (the table-1 case needs ``CONVEXMETRIC_DATA``):
+
+    python benchmarks/backend_child.py [--against REF] [--repeats N] > benchmarks/backend_child.txt
+
+Every CVXPY backend call (the active-set SDP rounds, dual polishing) runs in a forked
+child so that Ctrl-C and deadlines stop it (``convexmetric.interrupt``). Each case runs
+in a fresh process on one BLAS thread, ``--repeats`` times, alternating with the package
+as of git revision ``REF`` (a temporary worktree) when given; the table gives the median
+wall times, their ratio, and a result that must agree between the trees. Cases:
+
+* ``table1 small sets``: ``convexmetric.repro.run`` on iris, wine and bal, every method,
+  one split; *result* is the mean of its test errors (%).
+* ``wine hybrid`` / ``wine active-set``: ``solve`` on standardised Wine, tol 1e-8;
+  *result* is the objective.
+* ``wine hybrid after the user's Clarabel``: the same after the process solved an SDP of
+  its own with Clarabel (which starts Clarabel's thread pool), with a 60 s time limit.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+
+from against import ONE_THREAD, ROOT, head, run_case, worktree
+
+CASES = ["table1 small sets", "wine hybrid", "wine active-set", "wine hybrid after the user's Clarabel"]
+
+CHILD = """
+import json, sys, tempfile, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+case = sys.argv[1]
+if case == "table1 small sets":
+    from pathlib import Path
+    from convexmetric.repro import METHODS, run
+    t = time.perf_counter()
+    rows = run(["iris", "wine", "bal"], list(METHODS), Path(tempfile.mkdtemp()), n_splits=1, progress=False)
+    wall = time.perf_counter() - t
+    print(json.dumps(dict(wall=wall, status="done", result=float(np.mean([r["mean"] for r in rows])))))
+    sys.exit(0)
+from sklearn.datasets import load_wine
+from sklearn.preprocessing import StandardScaler
+from convexmetric import LMNNProblem, solve
+if case.endswith("after the user's Clarabel"):
+    import cvxpy as cp
+    a = cp.Variable(300)
+    C = np.random.default_rng(0).normal(size=(169, 300))
+    S = 300 * np.eye(13) + cp.reshape(C @ a, (13, 13), order="F")
+    cp.Problem(cp.Maximize(cp.sum(a)), [a >= 0, a <= 1, 0.5 * (S + S.T) >> 0]).solve(solver="CLARABEL")
+X, y = load_wine(return_X_y=True)
+p = LMNNProblem(StandardScaler().fit_transform(X), y)
+t = time.perf_counter()
+r = solve(p, case.split()[1], tol=1e-8, time_limit=60)
+print(json.dumps(dict(wall=time.perf_counter() - t, status=r.status, result=r.fun)))
+"""
+
+
+def cell(runs) -> str:
+    return (f"{statistics.median(r['wall'] for r in runs):.2f} | {runs[0]['result']:.10g} | "
+            f"{', '.join(sorted({r['status'] for r in runs}))}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", help="git revision to compare with (run alternately)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each case on each tree")
+    args = parser.parse_args()
+    print(f"# backend_child, {platform.platform()}, {os.cpu_count()} CPUs, one BLAS thread; "
+          f"this tree: {head()} (+ working changes)")
+    print(f"# command: python benchmarks/backend_child.py"
+          f"{' --against ' + args.against if args.against else ''} --repeats {args.repeats}\n")
+    cols = "median wall s | result | status"
+    with worktree(args.against) as other:
+        if other is None:
+            print(f"| case | {cols} |\n" + "|---" * 4 + "|")
+        else:
+            print(f"| case | {args.against}: {cols} | this tree: {cols} | wall ratio |\n" + "|---" * 8 + "|")
+        for case in CASES:
+            new, old = [], []
+            for _ in range(args.repeats):
+                if other is not None:
+                    old.append(run_case(other, CHILD, [case], ONE_THREAD))
+                new.append(run_case(ROOT, CHILD, [case], ONE_THREAD))
+            if other is None:
+                print(f"| {case} | {cell(new)} |", flush=True)
+                continue
+            ratio = statistics.median(r["wall"] for r in old) / statistics.median(r["wall"] for r in new)
+            print(f"| {case} | {cell(old)} | {cell(new)} | {ratio:.2f}x |", flush=True)
+        if other is not None:
+            print("\n*wall ratio*: the old tree's median wall time over this tree's; *result* is the "
+                  "first run's, and must agree between the trees unless one stopped at its time limit.")
+
+
+if __name__ == "__main__":
+    main()
