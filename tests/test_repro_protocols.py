@@ -216,6 +216,7 @@ def test_estimator_validation_fraction_reproduces_the_ofaces_protocol(data_home)
     final = knn_error(Xtr[learn], ytr[learn], Xtr[held], ytr[held], est.result_.M)
     assert est.validation_error_ < final                                        # an earlier iterate won
 
+
 def test_damaged_cached_solution_is_solved_again(tmp_path, caplog):
     sol = repro.Solution(np.eye(2), np.eye(2), {"objective": 1.0}, 0.5)
     path = tmp_path / "single.npz"
