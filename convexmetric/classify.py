@@ -139,6 +139,11 @@ def energy_predict(X_train, y_train, X_test, metric, targets, k: int = 3, mu: fl
     losses of the impostors it would have, plus ``mu`` times the hinge losses it would
     cause as an impostor of the training points of other classes.
 
+    Unlike kNN, the rule depends on the scale of ``metric``: its hinges have the fixed
+    ``margin``, so pass the metric at the scale it was learned at. Shrunk far below it,
+    every hinge turns active and the error rises while kNN's does not (on split 0 of 20news,
+    the learned metric times 0.005 errs 22.4 % against 14.8 % at its own scale).
+
     Parameters
     ----------
     targets : int array (n_train, k')
