@@ -25,8 +25,8 @@ def test_metric_matches_direct_solve(iris_std):
     assert est.n_iter_ == est.result_.nit
 
 
-def test_pipeline_in_grid_search(wine_std):
-    X, y = wine_std
+def test_pipeline_in_grid_search(iris_std):
+    X, y = iris_std
     pipe = Pipeline([("lmnn", LMNN(solver="hybrid")),
                      ("knn", KNeighborsClassifier(n_neighbors=3))])
     grid = GridSearchCV(pipe, {"lmnn__mu": [0.3, 0.7]}, cv=3).fit(X, y)

@@ -63,8 +63,12 @@ def test_segment_metric_spectrum_embedding(runs, iris_std):
 def phased_runs(iris_std):
     """Runs whose histories concatenate phases that restart their iteration counters."""
     p = LMNNProblem(*iris_std)
-    return {name: solve(p, name, **opts) for name, opts in
-            [("hybrid", {}), ("band-ipm", {}), ("factored", {"max_iter": 200}), ("sdp-scs", {})]}
+    runs = {name: solve(p, name, **opts) for name, opts in
+            [("hybrid", {}), ("band-ipm", {}), ("factored", {"max_iter": 200})]}
+    # the plain SDP is certified at its end only; every third point keeps its CVXPY solve short
+    X, y = iris_std
+    runs["sdp-scs"] = solve(LMNNProblem(X[::3], y[::3]), "sdp-scs")
+    return runs
 
 
 def test_iteration_axis_is_cumulative_over_phases():
