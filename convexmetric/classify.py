@@ -73,6 +73,35 @@ def sq_dist_blocks(X_train, codes, X_test, metric=None, exclude_self: bool = Fal
         yield rows, D
 
 
+def nearest_by_distance_then_index(D: np.ndarray, kk: int) -> np.ndarray:
+    """Per row of ``D``, the columns of the ``kk`` smallest entries, nearest first, equal
+    entries in column (training index) order.
+
+    ``np.argpartition`` alone picks arbitrarily among entries equal to the ``kk``-th
+    smallest; in the rows where such a tie crosses the boundary, the entries up to it are
+    sorted by value, then column.
+    """
+    n = D.shape[1]
+    if kk >= n:
+        part, crossing = np.argpartition(D, kk - 1, axis=1)[:, :kk], np.empty(0, dtype=np.int64)
+    else:   # also place the (kk+1)-th smallest: a tie across the boundary equals the kk-th
+        part = np.argpartition(D, (kk - 1, kk), axis=1)[:, :kk + 1]
+        ends = np.take_along_axis(D, part[:, kk - 1:], 1)
+        crossing = np.flatnonzero(ends[:, 0] == ends[:, 1])
+        part = part[:, :kk]
+    if crossing.size:
+        kth = np.take_along_axis(D, part, 1).max(axis=1, keepdims=True)
+        Dc = D[crossing]
+        r, c = np.nonzero(Dc <= kth[crossing])
+        order = np.lexsort((c, Dc[r, c], r))               # by row, then value, then column
+        r, c = r[order], c[order]
+        rank = np.arange(r.size) - np.searchsorted(r, r)   # place within its row
+        keep = rank < kk
+        part[crossing[r[keep]], rank[keep]] = c[keep]
+    order = np.lexsort((part, np.take_along_axis(D, part, 1)), axis=1)   # by distance, then index
+    return np.take_along_axis(part, order, 1)
+
+
 def vote_with_tie_breaking(neighbor_codes: np.ndarray, n_classes: int) -> np.ndarray:
     """Majority vote over neighbours sorted by distance; on a tie, drop the farthest
     neighbour and vote again, down to one neighbour (the paper's rule)."""
@@ -97,7 +126,9 @@ def vote_with_tie_breaking(neighbor_codes: np.ndarray, n_classes: int) -> np.nda
 def knn_predict(X_train, y_train, X_test, metric=None, k: int = 3, *, leave_one_out: bool = False):
     """k-nearest-neighbour labels in a learned metric, ties broken by shrinking k.
 
-    Neighbours at equal distance are ordered by training index. With
+    Neighbours at equal computed distance are ordered by training index (distances come
+    from ``|q|^2 + |x|^2 - 2 q.x`` in the metric's factor, so two that are equal in exact
+    arithmetic can differ by rounding unless the coordinates are small integers). With
     ``leave_one_out=True``, ``X_test`` must be ``X_train`` and each point is classified
     by the others (the paper's training error).
     """
@@ -110,10 +141,7 @@ def knn_predict(X_train, y_train, X_test, metric=None, k: int = 3, *, leave_one_
         raise ValueError("leave_one_out needs X_test to be X_train")
     out = np.empty(np.asarray(X_test).shape[0], dtype=np.int64)
     for rows, D in sq_dist_blocks(X_train, codes, X_test, metric, exclude_self=leave_one_out):
-        part = np.argpartition(D, kk - 1, axis=1)[:, :kk]
-        dpart = np.take_along_axis(D, part, 1)
-        order = np.lexsort((part, dpart), axis=1)       # by distance, then index
-        nbrs = np.take_along_axis(part, order, 1)
+        nbrs = nearest_by_distance_then_index(D, kk)
         out[rows] = vote_with_tie_breaking(codes[nbrs], classes.size)
     return classes[out]
 

@@ -286,7 +286,7 @@ def knn_predict_sparse(X_train, y_train, X_test, k: int = 3, block_rows: int = 2
     ndarray (m,) of labels from ``y_train``.
     """
     import scipy.sparse as sparse
-    from .classify import vote_with_tie_breaking
+    from .classify import nearest_by_distance_then_index, vote_with_tie_breaking
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     Xtr = sparse.csr_matrix(X_train, dtype=np.float64)
@@ -305,9 +305,7 @@ def knn_predict_sparse(X_train, y_train, X_test, k: int = 3, block_rows: int = 2
         G = np.asarray(Xtr @ Xte[rows].toarray().T).T                 # (block, n) inner products
         D = sq_te[rows, None] + sq_tr[None, :] - 2.0 * G
         np.maximum(D, 0.0, out=D)
-        part = np.argpartition(D, kk - 1, axis=1)[:, :kk]
-        order = np.lexsort((part, np.take_along_axis(D, part, 1)), axis=1)   # by distance, then index
-        out[rows] = vote_with_tie_breaking(codes[np.take_along_axis(part, order, 1)], classes.size)
+        out[rows] = vote_with_tie_breaking(codes[nearest_by_distance_then_index(D, kk)], classes.size)
     return classes[out]
 
 

@@ -30,6 +30,33 @@ def test_knn_matches_a_loop_in_a_learned_metric():
                 break
 
 
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_knn_takes_the_lowest_indices_among_ties_at_the_kth_distance(k):
+    # integer points on a line: distances are exact and tie across the k-th place in most rows,
+    # where a bare argpartition would keep an arbitrary subset of the tied points
+    from convexmetric.repro import knn_predict_sparse
+    rng = np.random.default_rng(k)
+    X = rng.integers(0, 4, size=(200, 1)).astype(float)
+    y = rng.integers(0, 3, size=200)
+    Xtr, ytr, Xte = X[:60], y[:60], X[60:]
+    expect = []
+    for x in Xte:
+        order = np.lexsort((np.arange(len(Xtr)), ((Xtr - x) ** 2).sum(1)))
+        expect.append(vote_with_tie_breaking(ytr[order[:k]][None, :], 3)[0])
+    D = np.sort(((Xte[:, None, :] - Xtr[None]) ** 2).sum(-1), axis=1)
+    assert np.mean(D[:, k - 1] == D[:, k]) > 0.5                 # ties do cross the k-th place
+    np.testing.assert_array_equal(knn_predict(Xtr, ytr, Xte, k=k), expect)
+    np.testing.assert_array_equal(knn_predict(Xtr, ytr, Xte, 4.0 * np.eye(1), k=k), expect)
+    np.testing.assert_array_equal(knn_predict_sparse(Xtr, ytr, Xte, k=k), expect)
+    # leave-one-out on the training rows follows the same order among the other points
+    loo = knn_predict(Xtr, ytr, Xtr, k=k, leave_one_out=True)
+    for i, x in enumerate(Xtr):
+        d = ((Xtr - x) ** 2).sum(1)
+        d[i] = np.inf
+        order = np.lexsort((np.arange(len(Xtr)), d))
+        assert loo[i] == vote_with_tie_breaking(ytr[order[:k]][None, :], 3)[0]
+
+
 def test_leave_one_out_never_uses_the_point_itself():
     X = np.array([[0.0], [0.1], [5.0], [5.1], [10.0]])
     y = np.array([0, 0, 1, 1, 0])
