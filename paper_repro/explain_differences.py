@@ -1304,6 +1304,24 @@ def bal_public_rows():
 ENERGY_SPLITS = {"yfaces": range(10), "20news": range(10)}   # every split of both tables
 
 
+def _energy_split_rows(splits_by_name, cells_of, paper):
+    """One table row per split (``cells_of(data, single_solution)``, fractions shown as %) and a
+    mean row per data set, each ending with the paper's energy row; metrics from the table's cache."""
+    from convexmetric.repro import PAPER_COLUMN
+    for name, splits in splits_by_name.items():
+        raw = load_raw(name)
+        paper_energy = f" | {paper[('lmnn_energy', PAPER_COLUMN[name])]:.2f} |"
+        rows = []
+        for split in splits:
+            data = table_split(name, split, raw)
+            _, sol = data.single()
+            rows.append(cells_of(data, sol))
+            print(f"| {name} | {split} | " + " | ".join(f"{100 * c:.2f}" for c in rows[-1]) + paper_energy,
+                  flush=True)
+        print(f"| {name} | mean | " + " | ".join(f"{100 * c:.2f}" for c in np.mean(rows, axis=0)) + paper_energy,
+              flush=True)
+
+
 def energy_rows():
     """The energy rows of yFaces and 20news: the rule against 3-NN in the same metric, and its variants."""
     from convexmetric.classify import energy_predict
@@ -1329,26 +1347,20 @@ def energy_rows():
     print("| data set | split | 3-NN, M | energy, targets in M | energy, Euclidean targets "
           "| energy, public code's rule | 3-NN, Euclidean | energy, Euclidean | paper energy |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, splits in ENERGY_SPLITS.items():
-        raw = load_raw(name)
-        rows = []
-        for split in splits:
-            data = table_split(name, split, raw)
-            _, sol = data.single()
-            (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
-            targets = data.reference_targets()
-            eye = np.eye(Xtr.shape[1])
-            cells = [knn_error(Xtr, ytr, Xte, yte, sol.M)]
-            for how in ("metric", "euclidean"):
-                cells.append(np.mean(energy_predict(Xtr, ytr, Xte, sol.M, targets, test_targets=how) != yte))
-            cells.append(np.mean(energy_predict(Xtr, ytr, Xte, sol.M, targets, own_margin=0.0) != yte))
-            cells.append(knn_error(Xtr, ytr, Xte, yte, eye))
-            cells.append(np.mean(energy_predict(Xtr, ytr, Xte, eye, targets) != yte))
-            rows.append(cells)
-            print(f"| {name} | {split} | " + " | ".join(f"{100 * c:.2f}" for c in cells)
-                  + f" | {paper[('lmnn_energy', PAPER_COLUMN[name])]:.2f} |", flush=True)
-        print(f"| {name} | mean | " + " | ".join(f"{100 * c:.2f}" for c in np.mean(rows, axis=0))
-              + f" | {paper[('lmnn_energy', PAPER_COLUMN[name])]:.2f} |", flush=True)
+
+    def variants(data, sol):
+        (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
+        targets = data.reference_targets()
+        eye = np.eye(Xtr.shape[1])
+        cells = [knn_error(Xtr, ytr, Xte, yte, sol.M)]
+        for how in ("metric", "euclidean"):
+            cells.append(np.mean(energy_predict(Xtr, ytr, Xte, sol.M, targets, test_targets=how) != yte))
+        cells.append(np.mean(energy_predict(Xtr, ytr, Xte, sol.M, targets, own_margin=0.0) != yte))
+        cells.append(knn_error(Xtr, ytr, Xte, yte, eye))
+        cells.append(np.mean(energy_predict(Xtr, ytr, Xte, eye, targets) != yte))
+        return cells
+
+    _energy_split_rows(ENERGY_SPLITS, variants, paper)
     print("\nThe paper's kNN PCA rows (3-NN, Euclidean, on its PCA coordinates): yFaces "
           f"{paper[('knn_pca', PAPER_COLUMN['yfaces'])]:.2f}, 20news {paper[('knn_pca', PAPER_COLUMN['20news'])]:.2f}.")
 
@@ -1363,7 +1375,7 @@ def energy_targets_rows():
     import scipy.sparse as sp
     from convexmetric.classify import energy_predict
     from convexmetric.neighbors import select_targets
-    from convexmetric.repro import PAPER_COLUMN, read_paper
+    from convexmetric.repro import read_paper
     paper = read_paper()
     print("\n## Energy with the training targets chosen before PCA\n")
     print("3-NN ignores the training points' targets; the energy rule uses them in every hinge (a test "
@@ -1375,26 +1387,19 @@ def energy_targets_rows():
     print("| data set | split | 3-NN, M | energy, the table's targets | energy, targets before PCA "
           "| targets that differ | paper energy |")
     print("|---|---|---|---|---|---|---|")
-    for name, splits in ENERGY_TARGET_SPLITS.items():
-        raw = load_raw(name)
-        rows = []
-        for split in splits:
-            data = table_split(name, split, raw)
-            _, sol = data.single()
-            (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
-            targets = data.reference_targets()
-            words = data.raw[0].toarray() if sp.issparse(data.raw[0]) else np.asarray(data.raw[0], float)
-            before = select_targets(words, data.labels(np.arange(ytr.size)), 3)
-            del words
-            cells = [knn_error(Xtr, ytr, Xte, yte, sol.M)]
-            for t in (targets, before):
-                cells.append(np.mean(energy_predict(Xtr, ytr, Xte, sol.M, t) != yte))
-            cells.append(np.mean(np.sort(before, axis=1) != np.sort(targets, axis=1)))
-            rows.append(cells)
-            print(f"| {name} | {split} | " + " | ".join(f"{100 * c:.2f}" for c in cells)
-                  + f" | {paper[('lmnn_energy', PAPER_COLUMN[name])]:.2f} |", flush=True)
-        print(f"| {name} | mean | " + " | ".join(f"{100 * c:.2f}" for c in np.mean(rows, axis=0))
-              + f" | {paper[('lmnn_energy', PAPER_COLUMN[name])]:.2f} |", flush=True)
+
+    def before_pca(data, sol):
+        (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
+        targets = data.reference_targets()
+        words = data.raw[0].toarray() if sp.issparse(data.raw[0]) else np.asarray(data.raw[0], float)
+        before = select_targets(words, data.labels(np.arange(ytr.size)), 3)
+        del words
+        cells = [knn_error(Xtr, ytr, Xte, yte, sol.M)]
+        for t in (targets, before):
+            cells.append(np.mean(energy_predict(Xtr, ytr, Xte, sol.M, t) != yte))
+        return cells + [np.mean(np.sort(before, axis=1) != np.sort(targets, axis=1))]
+
+    _energy_split_rows(ENERGY_TARGET_SPLITS, before_pca, paper)
 
 
 ENERGY_SCALES = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 1.0, 10.0)   # c in the energy rule's metric c M
