@@ -48,6 +48,10 @@ def test_knn_takes_the_lowest_indices_among_ties_at_the_kth_distance(k):
     np.testing.assert_array_equal(knn_predict(Xtr, ytr, Xte, k=k), expect)
     np.testing.assert_array_equal(knn_predict(Xtr, ytr, Xte, 4.0 * np.eye(1), k=k), expect)
     np.testing.assert_array_equal(knn_predict_sparse(Xtr, ytr, Xte, k=k), expect)
+    # fewer training points than k: every one of them votes, nearest first, ties by index
+    few = [vote_with_tie_breaking(ytr[:4][np.lexsort((np.arange(4), ((Xtr[:4] - x) ** 2).sum(1)))][None, :], 3)[0]
+           for x in Xte]
+    np.testing.assert_array_equal(knn_predict(Xtr[:4], ytr[:4], Xte, k=max(k, 4)), few)
     # leave-one-out on the training rows follows the same order among the other points
     loo = knn_predict(Xtr, ytr, Xtr, k=k, leave_one_out=True)
     for i, x in enumerate(Xtr):
