@@ -45,6 +45,36 @@ def test_first_order_solvers_reach_the_optimum(small_problem):
     assert r.fun - ref <= r.gap + 1e-9 * ref  # the certified gap bounds the true suboptimality
 
 
+def test_hybrid_hands_over_after_warm_iters_and_stays_exact(small_problem):
+    """The first phase stops at ``warm_iters``; the active set is exact from wherever it stops."""
+    ref = solve(small_problem, "active-set")
+    for cap in (1, 4):
+        r = solve(small_problem, "hybrid", warm_iters=cap)
+        assert r.info["fista"]["nit"] <= cap
+        assert r.status == "optimal" and r.fun == pytest.approx(ref.fun, rel=1e-7)
+        assert r.lower_bound <= min(r.fun, ref.fun) * (1 + 1e-9)
+    with pytest.raises(ValueError, match="warm_iters"):
+        solve(small_problem, "hybrid", warm_iters=0)
+
+
+def test_hybrid_default_hands_over_where_fista_creeps():
+    """Wine's first Table 1 training split (targets in the raw features): uncapped, the first
+    phase crept for over 2 000 iterations before stalling; the default cap hands over at 100."""
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    from convexmetric.neighbors import select_targets
+    X, y = load_wine(return_X_y=True)
+    Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    p = LMNNProblem(StandardScaler().fit_transform(Xtr), ytr,
+                    targets=select_targets(Xtr, np.unique(ytr, return_inverse=True)[1], 3))
+    r = solve(p, "hybrid")
+    assert r.info["fista"]["nit"] <= 100
+    assert r.relative_gap <= 1e-7
+    assert r.fun == pytest.approx(p.objective(r.M), rel=1e-12)
+
+
 @pytest.mark.slow
 def test_full_wine_exact_solvers_agree(wine_std):
     p = LMNNProblem(*wine_std)
