@@ -6,7 +6,8 @@ Run from the repository root:
 
 Each problem is solved by ``hybrid`` with its default first-phase cap (``warm_iters=100``)
 and with the cap lifted (``warm_iters=100_000``, the FISTA default and the behaviour before
-the cap: the phase ran until its certified gap reached 1e-3 or it stalled). The two alternate,
+the cap: the phase ran until its certified gap reached 1e-3 or it stalled). Every solve
+starts from the identity: the cap does not apply to warm starts. The two alternate,
 ``--repeats`` times each, in one process; the table gives the best wall time of each, their
 ratio, FISTA's iterations, the active set's rounds, and the relative difference of the two
 certified objectives. Wine splits follow Table 1's protocol: stratified 70/30 split

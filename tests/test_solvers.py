@@ -46,13 +46,18 @@ def test_first_order_solvers_reach_the_optimum(small_problem):
 
 
 def test_hybrid_hands_over_after_warm_iters_and_stays_exact(small_problem):
-    """The first phase stops at ``warm_iters``; the active set is exact from wherever it stops."""
+    """From the identity the first phase stops at ``warm_iters``; the active set is exact from
+    wherever it stops."""
     ref = solve(small_problem, "active-set")
     for cap in (1, 4):
         r = solve(small_problem, "hybrid", warm_iters=cap)
         assert r.info["fista"]["nit"] <= cap
         assert r.status == "optimal" and r.fun == pytest.approx(ref.fun, rel=1e-7)
         assert r.lower_bound <= min(r.fun, ref.fun) * (1 + 1e-9)
+    # from a warm start the first phase runs to its stall (the cap made multi-pass slower)
+    warm = solve(small_problem, "hybrid", warm_iters=1, warm_start=2.0 * np.eye(small_problem.d))
+    assert warm.info["fista"]["nit"] > 1 and warm.fun == pytest.approx(ref.fun, rel=1e-7)
+    assert solve(small_problem, "hybrid", warm_iters=None).fun == pytest.approx(ref.fun, rel=1e-7)
     with pytest.raises(ValueError, match="warm_iters"):
         solve(small_problem, "hybrid", warm_iters=0)
 
