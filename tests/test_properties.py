@@ -144,7 +144,9 @@ def test_zero_objective_metric_is_optimal_and_no_bound_exceeds_it(seed, multi):
     tiny = 1e-9 * f_identity
     assert M0 is not None and M0.shape == p.identity_metric().shape
     assert np.linalg.eigvalsh(M0).min() >= -1e-12 * np.abs(M0).max()
-    assert 0.0 <= p.objective(M0) <= tiny < f_identity
+    # 0 up to round-off: the pull term <P, M0> of two PSD matrices, M0 on P's null space, sums
+    # to about +-1e-16 (numpy 2.4.6 gave -3.3e-16 on seed 7, one metric a class)
+    assert abs(p.objective(M0)) <= tiny < f_identity
     rng = np.random.default_rng(seed)
     B = rng.normal(size=M0.shape)
     candidates = [p.identity_metric(), M0, B @ np.swapaxes(B, -1, -2) / p.d]
@@ -152,7 +154,7 @@ def test_zero_objective_metric_is_optimal_and_no_bound_exceeds_it(seed, multi):
         cert = p.certificate(M)
         assert cert.lower_bound <= tiny, (cert, p)
     r = solve(p, "fista", max_iter=30)
-    assert r.lower_bound <= tiny and r.fun >= 0.0, r
+    assert r.lower_bound <= tiny and r.fun >= -tiny, r
 
 
 def test_zero_objective_metric_only_where_free_directions_separate_the_classes():
