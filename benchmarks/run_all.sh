@@ -15,3 +15,4 @@ python benchmarks/sdp_memory.py > benchmarks/sdp_memory.txt
 python benchmarks/fista_checks.py --against 9bd5de5 > benchmarks/fista_checks.txt
 python benchmarks/backend_child.py --against de16477 > benchmarks/backend_child.txt
 python benchmarks/hybrid_handover.py > benchmarks/hybrid_handover.txt
+python benchmarks/band_ipm_polish.py > benchmarks/band_ipm_polish.txt

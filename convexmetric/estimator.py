@@ -47,8 +47,8 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         The margin impostors must keep beyond the target neighbours.
     solver : str or Solver, default="auto"
         A registry name (see :func:`convexmetric.available_solvers`), ``"auto"``
-        (the exact ``hybrid`` for up to 32 features, else ``band-ipm`` or ``fista``;
-        see :func:`convexmetric.solvers.choose_solver_with_reason`), or a configured
+        (the exact ``hybrid`` for up to 16 features, else ``band-ipm``, ``factored`` or
+        ``fista``; see :func:`convexmetric.solvers.choose_solver_with_reason`), or a configured
         solver instance.
     solver_options : dict or None, default=None
         Further options for a named solver (``near``, ``backend``, ``progress``,

@@ -161,6 +161,10 @@ class Solver:
         True stops the run with status ``user_limit``.
     certify : bool
         Certify the final iterate (default True).
+    polish : bool or "auto"
+        Dual polishing (a small SDP over the triplets on the margin) in the final
+        certificate; ``"auto"`` (default) polishes when ``d <= certificate.POLISH_MAX_DIM``.
+        ``fista`` also uses it in its periodic certificates.
     verbose : bool
         Log progress at INFO level instead of DEBUG.
     progress : bool
@@ -176,7 +180,7 @@ class Solver:
     exact = False
     #: Options and defaults common to every solver; subclasses extend ``defaults``.
     common_defaults = dict(tol=1e-6, time_limit=None, max_iter=10_000, warm_start=None,
-                           callback=None, certify=True, verbose=False, progress=False)
+                           callback=None, certify=True, polish="auto", verbose=False, progress=False)
     defaults: dict = {}
     _progress: _Progress | None = None  # the display record() feeds, set during solve()
 
@@ -192,6 +196,8 @@ class Solver:
         o["time_limit"] = check_real("time_limit", o["time_limit"], "a positive number of seconds or None",
                                      lambda v: v > 0.0, allow_none=True)
         o["max_iter"] = check_int("max_iter", o["max_iter"])
+        if not (o["polish"] is True or o["polish"] is False or o["polish"] == "auto"):
+            raise ValueError(f"polish must be True, False or 'auto', got {o['polish']!r}")
         cb = self.options["callback"]
         if cb is not None and not callable(cb):
             raise TypeError("callback must be callable")
@@ -315,7 +321,7 @@ class Solver:
         cert = None
         if self.options["certify"]:
             cands = (info.pop("dual", None) or []) + self.duals
-            polish = info.pop("polish", self.options.get("polish", "auto"))
+            polish = info.pop("polish", self.options["polish"])
             if status == INTERRUPTED:  # the user is waiting: the duals at hand, no polishing SDP
                 polish = False
             # with a time limit, polishing gets what is left, and at least 1 s + a quarter of the limit

@@ -218,7 +218,7 @@ class AcceleratedSmoothed(Solver):
     name = "fista"
     defaults = dict(tol=1e-6, gamma0=0.1, gamma_min=1e-5, gamma_factor=0.1, stage_rtol=1e-4,
                     stage_iters=200, stage_ftol=1e-4, near=0.2, recheck=5, check_every=50, max_iter=100_000,
-                    stall_rtol=None, polish="auto")
+                    stall_rtol=None)
 
     def _run(self, problem):
         o = self.options
@@ -344,7 +344,7 @@ class ProjectedSubgradient(Solver):
 
     name = "subgradient"
     defaults = dict(tol=1e-4, step0=None, near=0.5, recheck=15, min_step=1e-10, check_every=105,
-                    max_iter=20_000, polish="auto")
+                    max_iter=20_000)
 
     def _working_objective(self, problem, M, working):
         emb = problem.embed(M)
@@ -420,7 +420,7 @@ class StochasticSubgradient(Solver):
 
     name = "stochastic"
     defaults = dict(tol=1e-3, batch_size=64, seed=0, step0=None, power=0.5, decay_iters=100.0,
-                    burn_in=100, check_every=None, max_iter=20_000, polish="auto")
+                    burn_in=100, check_every=None, max_iter=20_000)
 
     def _run(self, problem):
         o = self.options
