@@ -16,3 +16,4 @@ python benchmarks/fista_checks.py --against 9bd5de5 > benchmarks/fista_checks.tx
 python benchmarks/backend_child.py --against de16477 > benchmarks/backend_child.txt
 python benchmarks/hybrid_handover.py > benchmarks/hybrid_handover.txt
 python benchmarks/band_ipm_polish.py > benchmarks/band_ipm_polish.txt
+python benchmarks/sdp_scaling.py --against cc3064b > benchmarks/sdp_scaling.txt
