@@ -30,6 +30,19 @@ def test_knn_matches_a_loop_in_a_learned_metric():
                 break
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_nearest_by_distance_then_index_equals_a_full_sort(seed):
+    """The kk nearest columns of every row, ties in column order, as a stable sort of the whole
+    row gives them, on small-integer distances (ties everywhere, also across the kk-th place)."""
+    from convexmetric.classify import nearest_by_distance_then_index
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    D = rng.integers(0, int(rng.integers(2, 6)), size=(300, n)).astype(float)
+    for kk in range(1, n + 1):
+        expect = np.argsort(D, axis=1, kind="stable")[:, :kk]
+        np.testing.assert_array_equal(nearest_by_distance_then_index(D, kk), expect, err_msg=f"kk={kk}")
+
+
 @pytest.mark.parametrize("k", [1, 3, 5])
 def test_knn_takes_the_lowest_indices_among_ties_at_the_kth_distance(k):
     # integer points on a line: distances are exact and tie across the k-th place in most rows,
