@@ -12,16 +12,19 @@ import logging
 import sys
 import threading
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .problem import LMNNProblem
+from .result import INTERRUPTED, OPTIMAL
 from .solvers import REGISTRY, Solver, auto_defaults, choose_solver_with_reason, get_solver
 from .validation import ValidationStopper, validation_split
 
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 #: Estimator parameters passed straight to the solver under the same name.
 _SOLVER_PARAMS = ("tol", "max_iter", "time_limit")
+#: An uncertified fit suggests standardising when the features' standard deviations
+#: span more than this factor (raw breast-cancer data: 2.6e4).
+SCALE_SPREAD_WARNING = 100.0
 #: With ``validation_fraction``, a solve stops once its recorded iterations reach this
 #: multiple of the one where the validation error last fell (and at least 50).
 VALIDATION_PATIENCE = 2.0
@@ -234,6 +240,12 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         -------
         self : LMNN
             The fitted estimator.
+
+        Warns
+        -----
+        sklearn.exceptions.ConvergenceWarning
+            When the last pass's certified relative gap is above the solver's ``tol`` (not
+            with ``validation_fraction``); the message gives the gap and what to try.
         """
         self._check_solver()
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
@@ -244,6 +256,7 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         with _verbose_logging(self.verbose):
             self._fit_passes(X, y)
+        self._warn_if_not_certified(X)
         L = _components(self.metric_)
         if L.shape[0] == 0:  # M = 0: keep the shape usable
             L = np.zeros((1, X.shape[1]))
@@ -253,6 +266,28 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.components_ = L
         self.n_iter_ = int(sum(r.nit for r in self.results_))
         return self
+
+    def _warn_if_not_certified(self, X):
+        """A ``ConvergenceWarning`` when the last pass's certificate is above its tolerance.
+
+        Not with ``validation_fraction`` (the kept iterate is meant to stop short of the
+        optimum), after Ctrl-C (the user stopped it), or without a certificate (a solver
+        built with ``certify=False``). The metric is still usable, and ``result_`` says how
+        far from the optimum it is proven to be.
+        """
+        res = self.result_
+        if (self.validation_rows_ is not None or res.status in (OPTIMAL, INTERRUPTED)
+                or not np.isfinite(res.relative_gap)):
+            return
+        spread = X.std(axis=0)
+        spread = spread[spread > 0]
+        advice = "raise time_limit or max_iter, or choose another solver"
+        if spread.size and spread.max() > SCALE_SPREAD_WARNING * spread.min():
+            advice = (f"the features' standard deviations span a factor of {spread.max() / spread.min():.2g}, "
+                      f"which slows every solver: put a StandardScaler before LMNN in a Pipeline, or {advice}")
+        warnings.warn(f"LMNN: solver {res.solver!r} stopped with status {res.status!r}: its objective is proven "
+                      f"within {res.relative_gap:.2g} (relative) of the optimum, above tol={res.options.get('tol')!r}; "
+                      f"{advice}.", ConvergenceWarning, stacklevel=4)
 
     def _fit_passes(self, X, y):
         start = time.perf_counter()

@@ -25,6 +25,29 @@ def test_metric_matches_direct_solve(iris_std):
     assert est.n_iter_ == est.result_.nit
 
 
+def test_fit_warns_when_the_solver_stops_short_of_tol(iris_std):
+    """An uncertified fit says so (scikit-learn's ConvergenceWarning, from the caller's line),
+    with the proven gap and what to try; a certified one, an early-stopped one (validation)
+    and one the user interrupted stay quiet."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    X, y = iris_std
+    with pytest.warns(ConvergenceWarning, match="max_iter") as caught:
+        short = LMNN(solver="fista", max_iter=3, tol=1e-9).fit(X, y)
+    assert short.result_.status != "optimal"
+    assert f"{short.result_.relative_gap:.2g}" in str(caught[0].message)
+    assert "StandardScaler" not in str(caught[0].message)  # the features are standardised already
+    assert caught[0].filename == __file__
+    with pytest.warns(ConvergenceWarning, match=r"span a factor of 1e\+03, which slows every solver: put a StandardScaler"):
+        LMNN(solver="fista", max_iter=3, tol=1e-9).fit(X * [1.0, 1.0, 1.0, 1e3], y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert LMNN().fit(X, y).result_.status == "optimal"
+        held = LMNN(solver="fista", max_iter=3, tol=1e-9, validation_fraction=0.3).fit(X, y)
+        assert held.result_.status != "optimal"
+
+
 def test_pipeline_in_grid_search(iris_std):
     X, y = iris_std
     pipe = Pipeline([("lmnn", LMNN(solver="hybrid")),
