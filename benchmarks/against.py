@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,3 +50,16 @@ def run_case(tree: Path, script: str, args, env: dict | None = None) -> dict:
     out = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, check=True,
                          capture_output=True, text=True, cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def header(script: str, argv) -> str:
+    """The two comment lines an in-process benchmark's table starts with: versions, cores, date,
+    and the command that wrote it."""
+    import platform
+
+    import numpy as np
+
+    import convexmetric
+    return (f"# convexmetric {convexmetric.__version__}, numpy {np.__version__}, python {platform.python_version()}, "
+            f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}\n"
+            f"# command: {' '.join(['python', f'benchmarks/{script}', *argv])}")

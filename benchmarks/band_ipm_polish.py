@@ -17,13 +17,13 @@ gaps and the relative difference of the objectives.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 import warnings
 
 import numpy as np
+
+from against import header
 
 SETTINGS = {"no polish (default)": False, "polish (before)": "auto"}
 
@@ -51,12 +51,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
 
-    import convexmetric
     from convexmetric import solve
     from convexmetric.solvers import AUTO_TOL, choose_solver_with_reason
-    print(f"# convexmetric {convexmetric.__version__}, numpy {np.__version__}, python {platform.python_version()}, "
-          f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"# command: python benchmarks/band_ipm_polish.py {' '.join(sys.argv[1:])}".rstrip())
+    print(header("band_ipm_polish.py", sys.argv[1:]))
     names = list(SETTINGS)
     print(f"| problem | {names[0]} s | {names[1]} s | ratio | gap {names[0]} | gap {names[1]} "
           "| objective rel. diff |")

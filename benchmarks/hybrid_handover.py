@@ -17,13 +17,13 @@ standardised coordinates.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 import warnings
 
 import numpy as np
+
+from against import header
 
 CAPPED, UNCAPPED = 100, 100_000
 
@@ -62,11 +62,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
 
-    import convexmetric
     from convexmetric import solve
-    print(f"# convexmetric {convexmetric.__version__}, numpy {np.__version__}, python {platform.python_version()}, "
-          f"{os.cpu_count()} cores")
-    print(f"# command: python benchmarks/hybrid_handover.py {' '.join(sys.argv[1:])}".rstrip())
+    print(header("hybrid_handover.py", sys.argv[1:]))
     print("| problem | capped s | uncapped s | uncapped / capped | FISTA its capped / uncapped "
           "| rounds capped / uncapped | gap capped / uncapped | objective rel. diff |")
     print("|---|---|---|---|---|---|---|---|")

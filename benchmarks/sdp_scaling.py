@@ -56,7 +56,8 @@ def main():
           f"this tree: {head()} (+ working changes)")
     print(f"# command: python benchmarks/sdp_scaling.py --against {args.against}\n")
     cols = "wall s | certified gap | status"
-    print(f"| data | options | solver | {args.against}: {cols} | this tree: {cols} | wall ratio | objective rel. diff |")
+    print(f"| data | options | solver | {args.against}: {cols} | this tree: {cols} | wall ratio "
+          "| objective rel. diff |")
     print("|---" * 11 + "|")
     with worktree(args.against) as other:
         for case in CASES:
