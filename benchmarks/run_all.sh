@@ -18,3 +18,4 @@ python benchmarks/hybrid_handover.py > benchmarks/hybrid_handover.txt
 python benchmarks/band_ipm_polish.py > benchmarks/band_ipm_polish.txt
 python benchmarks/sdp_scaling.py --against cc3064b > benchmarks/sdp_scaling.txt
 python benchmarks/knn_ties.py --against dc380ab > benchmarks/knn_ties.txt
+python benchmarks/band_ipm_whiten.py --repeats 2 > benchmarks/band_ipm_whiten.txt

@@ -445,6 +445,39 @@ class LMNNProblem:
             self._normalized = twin
         return twin
 
+    def pull_whitened(self):
+        """This problem in coordinates where its pull matrix is the identity, and the map there.
+
+        Returns ``(twin, W)``. With ``P = V diag(lam) V^T``, ``W = c V diag(lam^-1/2)`` (on
+        directions where ``P`` vanishes, ``lam_max^-1/2``; ``c`` makes the mean squared target
+        distance the margin, so the twin is its own :meth:`normalized`): the twin has data
+        ``(X - mean) @ W`` and
+        the same targets and triplets, and ``f_twin(M') = f(W M' W^T)`` for every ``M'``,
+        so it has the same optimal value and the same triplet weights (dual points given as
+        :class:`~convexmetric.triplets.TripletWeights`; an aggregated ``K`` is in the twin's
+        coordinates). Metrics map back by ``M = W M' W^T`` and there by
+        ``M' = W^-1 M W^-T``. A first-order method sees the pull term as ``tr(M')`` here, so
+        features on very different scales no longer slow it (``band-ipm``'s first phase).
+        """
+        import copy
+        if self.n_metrics != 1:
+            raise ValueError("pull_whitened needs one metric (one pull matrix)")
+        w, V = np.linalg.eigh(self.pull_matrix)
+        top = max(float(w[-1]), 1e-300)
+        kept = w > 1e-12 * top
+        # times c, with c^2 * rank(P) = margin * pairs: the twin is its own normalized() twin
+        c = np.sqrt(self.margin * max(int(self._pull_a.size), 1) / max(int(kept.sum()), 1))
+        W = V * (c / np.sqrt(np.where(kept, w, top)))
+        twin = copy.copy(self)
+        for key in ("_normalized", "_data_scale", "_zero_metric", "_sweeper"):
+            twin.__dict__.pop(key, None)
+        twin.X = (self.X - self.X.mean(0)) @ W  # centred first: a constant feature adds no rounding
+        twin.X.setflags(write=False)
+        twin.pull_matrix = _laplacian_product(twin.X, self._pull_a, self._pull_b, np.ones(self._pull_a.size))
+        twin.pull_matrix.setflags(write=False)
+        twin._check_pull_rank()
+        return twin, W
+
     def to_normalized(self, M):
         """A metric of this problem in the coordinates of :meth:`normalized`."""
         return None if M is None else np.asarray(M, dtype=np.float64) * self.data_scale ** 2

@@ -172,6 +172,67 @@ def test_band_ipm_first_phase_does_not_polish_unless_asked(synthetic_d8, monkeyp
         solve(p, "factored", polish="yes")
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_pull_whitened_twin_is_the_same_problem(seed):
+    """Random problems (feature scales 0.03 to 30, a constant feature on odd seeds, margin,
+    mu, k, class sizes): the twin's pull matrix is the identity where P is not 0, and at
+    every metric the twin's objective and margins and the bound from any triplet weights
+    equal the problem's at the mapped metric. (Mapping a metric multiplies by W twice, so
+    the comparison loses about cond(W)^2 ulps: wider scales need looser tolerances, though
+    the twin itself stays exact for its own data.)"""
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(25, 60)), int(rng.integers(2, 6))
+    X, _ = random_problem_data(seed, n=n, d=d)
+    X = X * 10.0 ** rng.uniform(-1.5, 1.5, d)
+    if seed % 2:
+        X[:, 0] = 7.0                                      # P vanishes along it
+    y = rng.integers(0, int(rng.integers(2, 4)), n)
+    p = LMNNProblem(X, y, k=int(rng.integers(1, 4)), mu=float(rng.uniform(0.05, 0.95)),
+                    margin=float(10 ** rng.uniform(-2, 2)), triplets="all")
+    twin, W = p.pull_whitened()
+    assert twin.triplets is p.triplets and np.array_equal(twin.targets, p.targets)
+    range_p = p._pull_basis
+    c2 = p.margin * p._pull_a.size / range_p.shape[1]     # the twin's mean squared target distance is the margin
+    # (up to the eigensolver's accuracy on P's small eigenvalues: the twin is exact for any invertible W)
+    np.testing.assert_allclose(range_p.T @ W.T @ p.pull_matrix @ W @ range_p / c2, np.eye(range_p.shape[1]),
+                               atol=1e-5)
+    assert twin.data_scale == 1.0 and twin.normalized() is twin
+    np.testing.assert_allclose(twin.pull_matrix, W.T @ p.pull_matrix @ W, atol=1e-8)
+    for _ in range(3):
+        B = rng.standard_normal((d, d))
+        Mt = B @ B.T
+        M = W @ Mt @ W.T
+        assert twin.objective(Mt) == pytest.approx(p.objective(M), rel=1e-8)
+        np.testing.assert_allclose(twin.margins(Mt), p.margins(M), rtol=1e-7, atol=1e-7 * p.margin)
+        alpha = rng.uniform(size=len(p.triplets))
+        lb_twin = twin.certificate(Mt, alpha=alpha, polish=False).lower_bound
+        lb = p.certificate(M, alpha=alpha, polish=False).lower_bound
+        assert lb_twin == pytest.approx(lb, rel=1e-6, abs=1e-9 * p.objective(M))
+    with pytest.raises(ValueError, match="one metric"):
+        MultiMetricProblem(X, y).pull_whitened()
+
+
+def test_band_ipm_whitened_phase_reports_metrics_in_its_own_coordinates_and_certifies_sooner():
+    """The whitened first phase hands back (and shows the callback) metrics of the problem
+    itself, not of its twin; on features scaled 1e-2 to 1e2 one burst and one band solve
+    reach the optimum with it, and without it the same budget ends far from it (a valid
+    bound either way)."""
+    X, y = make_synthetic(n=200, d=20, n_classes=3, seed=5)
+    scale = 10.0 ** np.linspace(-2, 2, 20)
+    p = LMNNProblem(X * scale, y)
+    exact = solve(LMNNProblem(X, y, targets=p.targets), "hybrid", tol=1e-9)  # the same optimum, unscaled
+    seen, runs = [], {}
+    for whiten in (True, False):
+        cb = (lambda info: seen.append((info["M"], info["objective"])) and False) if whiten else None
+        runs[whiten] = r = solve(p, "band-ipm", tol=1e-6, whiten=whiten, callback=cb, max_attempts=1)
+        assert r.lower_bound <= exact.fun * (1 + 1e-9)
+    assert runs[True].status == "optimal" and runs[True].fun == pytest.approx(exact.fun, rel=1e-5)
+    assert runs[False].status != "optimal" and runs[False].relative_gap > 1e-2
+    assert len(seen) > 10
+    for M, f in seen:                     # callbacks see metrics of the problem they were given
+        assert p.objective(M) == pytest.approx(f, rel=1e-8)
+
+
 def test_band_ipm_callback_stops_the_first_phase(synthetic_d8):
     p, _ = synthetic_d8
     r = solve(p, "band-ipm", callback=lambda info: info["iteration"] >= 3)
