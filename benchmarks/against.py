@@ -63,3 +63,15 @@ def header(script: str, argv) -> str:
     return (f"# convexmetric {convexmetric.__version__}, numpy {np.__version__}, python {platform.python_version()}, "
             f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}\n"
             f"# command: {' '.join(['python', f'benchmarks/{script}', *argv])}")
+
+
+def alternate(runs: dict, repeats: int):
+    """Call each of ``runs`` (name -> no-argument callable) in turn, ``repeats`` rounds, in this
+    process; return ``(best, last)``: each name's best wall time in seconds and last result."""
+    best, last = {}, {}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t = time.perf_counter()
+            last[name] = run()
+            best[name] = min(best.get(name, float("inf")), time.perf_counter() - t)
+    return best, last

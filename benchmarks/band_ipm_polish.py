@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 
 import numpy as np
 
-from against import header
+from against import alternate, header
 
 SETTINGS = {"no polish (default)": False, "polish (before)": "auto"}
 
@@ -61,13 +60,9 @@ def main(argv=None):
     ratios = []
     for label, p in problems():
         assert choose_solver_with_reason(p)[0] == "band-ipm", label
-        best, res = {}, {}
-        for _ in range(args.repeats):
-            for name, polish in SETTINGS.items():
-                t = time.perf_counter()
-                r = solve(p, "band-ipm", tol=AUTO_TOL, first_options={"gamma": 1e-2, "polish": polish})
-                best[name] = min(best.get(name, np.inf), time.perf_counter() - t)
-                res[name] = r
+        best, res = alternate({name: (lambda polish=polish: solve(p, "band-ipm", tol=AUTO_TOL,
+                                                                  first_options={"gamma": 1e-2, "polish": polish}))
+                               for name, polish in SETTINGS.items()}, args.repeats)
         a, b = (res[n] for n in names)
         ratio = best[names[1]] / best[names[0]]
         ratios.append(ratio)

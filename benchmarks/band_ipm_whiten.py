@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 
 import numpy as np
 
-from against import header
+from against import alternate, header
 
 
 def problems():
@@ -61,13 +60,8 @@ def main(argv=None):
     ratios = []
     for label, p in problems():
         assert choose_solver_with_reason(p)[0] == "band-ipm", label
-        best, res = {}, {}
-        for _ in range(args.repeats):
-            for whiten in (True, False):
-                t = time.perf_counter()
-                r = solve(p, "band-ipm", tol=AUTO_TOL, whiten=whiten)
-                best[whiten] = min(best.get(whiten, np.inf), time.perf_counter() - t)
-                res[whiten] = r
+        best, res = alternate({w: (lambda w=w: solve(p, "band-ipm", tol=AUTO_TOL, whiten=w)) for w in (True, False)},
+                              args.repeats)
         a, b = res[True], res[False]
         ratio = best[False] / best[True]
         ratios.append(ratio)

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 
 import numpy as np
 
-from against import header
+from against import alternate, header
 
 CAPPED, UNCAPPED = 100, 100_000
 
@@ -69,13 +68,8 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|")
     ratios = []
     for name, p in problems(args.splits):
-        best, res = {}, {}
-        for _ in range(args.repeats):
-            for cap in (CAPPED, UNCAPPED):
-                t = time.perf_counter()
-                r = solve(p, "hybrid", warm_iters=cap)
-                best[cap] = min(best.get(cap, np.inf), time.perf_counter() - t)
-                res[cap] = r
+        best, res = alternate({cap: (lambda cap=cap: solve(p, "hybrid", warm_iters=cap))
+                               for cap in (CAPPED, UNCAPPED)}, args.repeats)
         a, b = res[CAPPED], res[UNCAPPED]
         ratio = best[UNCAPPED] / best[CAPPED]
         ratios.append(ratio)
