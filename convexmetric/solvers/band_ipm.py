@@ -19,13 +19,10 @@ and at least as long as the failed attempt took, and the band solve is tried aga
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..dual import dual_ascent
 from ..interior import BAND_MAX_LISTED, solve_margin_band
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
-from ..triplets import TripletWeights
-from .base import Solver, StopSolver, was_interrupted
+from .base import Solver, StopSolver, WhitenedPhase, was_interrupted
 
 
 class BandInteriorSolver(Solver):
@@ -97,27 +94,25 @@ class BandInteriorSolver(Solver):
         o = self.options
         opts = dict(o["first_options"] or ({"gamma": 1e-2} if o["first"] == "factored" else {}))
         opts.setdefault("polish", False)
-        phase_problem, back = problem, (lambda A: A)
-        if self._whitened is not None:
-            phase_problem, W = self._whitened
-            Winv = np.linalg.inv(W)
-            M = self.initial_metric(problem) if M is None else M
-            M = Winv @ M @ Winv.T
-            back = (lambda A: W @ A @ W.T)
+        wp = self._whitened
+        if wp is not None:
+            M = wp.to_twin(self.initial_metric(problem) if M is None else M)
         left = self.remaining()
         start = self.elapsed()
         cb = o["callback"]  # it sees this solver's clock and metrics in its coordinates, as the history does
-        inner_cb = None if cb is None else (
-            lambda info: cb({**info, "time": info["time"] + start, **({"M": back(info["M"])} if "M" in info else {})}))
+        if wp is not None:
+            inner_cb = wp.callback(cb, start)
+        else:
+            inner_cb = None if cb is None else (lambda info: cb({**info, "time": info["time"] + start}))
         first = get_solver(o["first"], warm_start=M, max_iter=int(iters), time_limit=left, certify=True,
                            tol=gap_target, verbose=o["verbose"], callback=inner_cb, **opts)
-        run = first.solve(phase_problem)
+        run = first.solve(problem if wp is None else wp.twin)
         duals = first.duals + ([run.certificate.dual] if run.certificate is not None else [])
-        if self._whitened is not None:  # an aggregated K is in the twin's coordinates
-            duals = [d for d in duals if isinstance(d, TripletWeights)]
         for rec in run.history:
             self.history.append({**rec, "time": rec["time"] + start, "phase": o["first"]})
-        M = back(run.M)
+        M = run.M
+        if wp is not None:
+            duals, M = wp.portable(duals), wp.back(M)
         if run.fun < self._best[1]:
             self._best = (M, run.fun)
         if was_interrupted(run):
@@ -139,8 +134,7 @@ class BandInteriorSolver(Solver):
         if not o["band"] > 0:
             raise ValueError(f"band must be positive, got {o['band']!r}")
         iters = int(o["first_iters"])
-        # (all target differences 0: nothing to whiten)
-        self._whitened = problem.pull_whitened() if o["whiten"] and problem._pull_basis.shape[1] else None
+        self._whitened = WhitenedPhase(problem) if o["whiten"] and WhitenedPhase.applies(problem) else None
         M = None if o["warm_start"] is None else self.initial_metric(problem)
         nit, status = 0, OPTIMAL_INACCURATE
         dual = []

@@ -137,6 +137,44 @@ class StopSolver(Exception):
         self.reason = reason
 
 
+class WhitenedPhase:
+    """A first-order phase run on :meth:`~convexmetric.LMNNProblem.pull_whitened`, for a solver
+    that works on ``problem``: the maps of metrics there and back, and what may come back.
+
+    The twin is the same problem in other coordinates (same optimal value, same triplet
+    weights), where first-order methods no longer crawl when the features' scales differ.
+    Its aggregated dual points hold a ``K`` in its own coordinates, so only coordinate-free
+    ones (:class:`~convexmetric.triplets.TripletWeights`) may reach this problem's certificate.
+    """
+
+    def __init__(self, problem):
+        self.twin, self.W = problem.pull_whitened()
+        self.W_inv = np.linalg.inv(self.W)
+
+    @staticmethod
+    def applies(problem) -> bool:
+        """One metric, and some target difference not 0 (else there is nothing to whiten)."""
+        return problem.n_metrics == 1 and problem._pull_basis.shape[1] > 0
+
+    def to_twin(self, M):
+        return None if M is None else self.W_inv @ M @ self.W_inv.T
+
+    def back(self, M):
+        return self.W @ M @ self.W.T
+
+    def callback(self, cb, time_offset: float = 0.0):
+        """``cb`` seeing the phase's records with metrics in this problem's coordinates."""
+        if cb is None:
+            return None
+        return lambda info: cb({**info, "time": info["time"] + time_offset,
+                                **({"M": self.back(info["M"])} if "M" in info else {})})
+
+    @staticmethod
+    def portable(duals) -> list:
+        from ..triplets import TripletWeights
+        return [d for d in duals if isinstance(d, TripletWeights)]
+
+
 def was_interrupted(result) -> bool:
     """Whether Ctrl-C stopped a run (its status may still say ``optimal`` when certified)."""
     return result.status == INTERRUPTED or result.info.get("stop_reason") == "KeyboardInterrupt"
