@@ -75,3 +75,20 @@ def alternate(runs: dict, repeats: int):
             last[name] = run()
             best[name] = min(best.get(name, float("inf")), time.perf_counter() - t)
     return best, last
+
+
+def wine_table1_splits(n_splits: int):
+    """Yield ``(label, problem)`` for Wine's Table 1 training splits: stratified 70/30 split
+    ``random_state = s``, targets in the raw features, the problem standardised."""
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    from convexmetric import LMNNProblem
+    from convexmetric.neighbors import select_targets
+    X, y = load_wine(return_X_y=True)
+    for s in range(n_splits):
+        Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.3, stratify=y, random_state=s)
+        targets = select_targets(Xtr, np.unique(ytr, return_inverse=True)[1], 3)
+        yield f"wine split {s}", LMNNProblem(StandardScaler().fit_transform(Xtr), ytr, targets=targets)

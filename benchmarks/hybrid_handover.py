@@ -22,19 +22,17 @@ import warnings
 
 import numpy as np
 
-from against import alternate, header
+from against import alternate, header, wine_table1_splits
 
 CAPPED, UNCAPPED = 100, 100_000
 
 
 def problems(n_splits):
     from sklearn.datasets import load_iris, load_wine
-    from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
     from convexmetric import LMNNProblem
     from convexmetric.multimetric import MultiMetricProblem
-    from convexmetric.neighbors import select_targets
     from convexmetric.datasets import make_synthetic
     Xi, yi = load_iris(return_X_y=True)
     Xw, yw = load_wine(return_X_y=True)
@@ -48,10 +46,7 @@ def problems(n_splits):
     for d in (10, 16):
         X, y = make_synthetic(n=300, d=d, n_classes=3, seed=0)
         yield f"synthetic n 300, d {d}", LMNNProblem(X, y)
-    for s in range(n_splits):
-        Xtr, _, ytr, _ = train_test_split(Xw, yw, test_size=0.3, stratify=yw, random_state=s)
-        targets = select_targets(Xtr, np.unique(ytr, return_inverse=True)[1], 3)
-        yield f"wine split {s}", LMNNProblem(std(Xtr), ytr, targets=targets)
+    yield from wine_table1_splits(n_splits)
 
 
 def main(argv=None):
