@@ -80,6 +80,10 @@ class BandInteriorSolver(Solver):
 
     name = "band-ipm"
     exact = True
+    #: One BLAS thread: its GEMMs are too small to share (``benchmarks/blas_threads.py``, two
+    #: cores: digits 2.8-3.5x faster, breast cancer 2.5x, synthetic 2000 x 50 1.26x, Wine and
+    #: Isolet the same), and the passes over the triplets keep both cores busy with their own workers.
+    blas_threads = 1
     defaults = dict(tol=1e-6, first="factored", first_iters=100, first_options=None, handover_gap=None,
                     band=0.01, max_free=2500, max_attempts=4, max_rounds=6, ascent_iters=40, whiten=True)
 

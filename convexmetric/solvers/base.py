@@ -216,6 +216,9 @@ class Solver:
 
     name = "base"
     exact = False
+    #: BLAS threads for the whole run (solving and certifying), or None to leave the
+    #: library's setting; passes over the triplets run their own worker threads either way.
+    blas_threads: int | None = None
     #: Options and defaults common to every solver; subclasses extend ``defaults``.
     common_defaults = dict(tol=1e-6, time_limit=None, max_iter=10_000, warm_start=None,
                            callback=None, certify=True, polish="auto", verbose=False, progress=False)
@@ -314,7 +317,12 @@ class Solver:
             _progress_state.display = own
         res = None
         try:
-            res = self._solve(problem, user_problem)
+            if self.blas_threads is None:
+                res = self._solve(problem, user_problem)
+            else:
+                from threadpoolctl import threadpool_limits
+                with threadpool_limits(self.blas_threads, user_api="blas"):
+                    res = self._solve(problem, user_problem)
         finally:
             self.options = {**self.options, "callback": user_cb}
             if own is not None:

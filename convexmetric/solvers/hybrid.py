@@ -51,6 +51,10 @@ class HybridSolver(Solver):
 
     name = "hybrid"
     exact = True
+    #: One BLAS thread: its GEMMs are too small to share (``benchmarks/blas_threads.py``, two
+    #: cores: digits 2.8-3.5x faster, breast cancer 2.5x, synthetic 2000 x 50 1.26x, Wine and
+    #: Isolet the same), and the passes over the triplets keep both cores busy with their own workers.
+    blas_threads = 1
     defaults = dict(tol=1e-8, warm_tol=1e-3, warm_iters=100, warm_time=30.0, stall_rtol=1e-6,
                     warm_gamma=1e-3, near=0.1, backend="CLARABEL", backend_options=None, max_memory=None, max_rounds=50,
                     fista_options=None, whiten=True)
