@@ -92,3 +92,16 @@ def wine_table1_splits(n_splits: int):
         Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.3, stratify=y, random_state=s)
         targets = select_targets(Xtr, np.unique(ytr, return_inverse=True)[1], 3)
         yield f"wine split {s}", LMNNProblem(StandardScaler().fit_transform(Xtr), ytr, targets=targets)
+
+
+def ab_parser(doc: str, repeats: int = 2, splits: bool = False):
+    """The argument parser of an in-process A/B table: ``--repeats`` (and ``--splits`` of Wine);
+    warnings are silenced for the run (backends' accuracy notes would interleave the table)."""
+    import argparse
+    import warnings
+    warnings.simplefilter("ignore")
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if splits:
+        ap.add_argument("--splits", type=int, default=10, help="wine training splits (default 10)")
+    ap.add_argument("--repeats", type=int, default=repeats, help=f"runs of each setting, best kept (default {repeats})")
+    return ap

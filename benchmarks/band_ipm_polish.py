@@ -16,13 +16,11 @@ gaps and the relative difference of the objectives.
 """
 from __future__ import annotations
 
-import argparse
 import sys
-import warnings
 
 import numpy as np
 
-from against import alternate, header
+from against import ab_parser, alternate, header
 
 SETTINGS = {"no polish (default)": False, "polish (before)": "auto"}
 
@@ -45,10 +43,8 @@ def problems():
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=2, help="runs of each setting, best kept (default 2)")
+    ap = ab_parser(__doc__)
     args = ap.parse_args(argv)
-    warnings.simplefilter("ignore")
 
     from convexmetric import solve
     from convexmetric.solvers import AUTO_TOL, choose_solver_with_reason

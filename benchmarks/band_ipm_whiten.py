@@ -16,13 +16,11 @@ loaded (digits keeps its constant pixels), "std" is standardised (constant colum
 """
 from __future__ import annotations
 
-import argparse
 import sys
-import warnings
 
 import numpy as np
 
-from against import alternate, header
+from against import ab_parser, alternate, header
 
 
 def problems():
@@ -46,10 +44,8 @@ def problems():
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=1, help="runs of each setting, best kept (default 1)")
+    ap = ab_parser(__doc__, repeats=1)
     args = ap.parse_args(argv)
-    warnings.simplefilter("ignore")
 
     from convexmetric import solve
     from convexmetric.solvers import AUTO_TOL, choose_solver_with_reason

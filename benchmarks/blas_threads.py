@@ -12,12 +12,10 @@ gaps (Isolet stops at its time limit: compare its gaps).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import warnings
 
-from against import alternate, header
+from against import ab_parser, alternate, header
 
 
 def problems(isolet: bool):
@@ -46,11 +44,9 @@ def problems(isolet: bool):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=2, help="runs of each setting, best kept (default 2)")
+    ap = ab_parser(__doc__)
     ap.add_argument("--no-isolet", action="store_true", help="skip Isolet (3.5 minutes a run)")
     args = ap.parse_args(argv)
-    warnings.simplefilter("ignore")
 
     from convexmetric import solve
     print(header("blas_threads.py", sys.argv[1:]))

@@ -16,13 +16,11 @@ standardised coordinates.
 """
 from __future__ import annotations
 
-import argparse
 import sys
-import warnings
 
 import numpy as np
 
-from against import alternate, header, wine_table1_splits
+from against import ab_parser, alternate, header, wine_table1_splits
 
 CAPPED, UNCAPPED = 100, 100_000
 
@@ -50,11 +48,8 @@ def problems(n_splits):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--splits", type=int, default=10, help="wine training splits (default 10)")
-    ap.add_argument("--repeats", type=int, default=2, help="runs of each setting, best kept (default 2)")
+    ap = ab_parser(__doc__, splits=True)
     args = ap.parse_args(argv)
-    warnings.simplefilter("ignore")
 
     from convexmetric import solve
     print(header("hybrid_handover.py", sys.argv[1:]))

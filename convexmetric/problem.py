@@ -451,8 +451,8 @@ class LMNNProblem:
         Returns ``(twin, W)``. With ``P = V diag(lam) V^T``, ``W = c V diag(lam^-1/2)`` (on
         directions where ``P`` vanishes, ``lam_max^-1/2``; ``c`` makes the mean squared target
         distance the margin, so the twin is its own :meth:`normalized`): the twin has data
-        ``(X - mean) @ W`` and
-        the same targets and triplets, and ``f_twin(M') = f(W M' W^T)`` for every ``M'``,
+        ``(X - mean) @ W`` and the same targets and triplets, and ``f_twin(M') = f(W M' W^T)``
+        for every ``M'``,
         so it has the same optimal value and the same triplet weights (dual points given as
         :class:`~convexmetric.triplets.TripletWeights`; an aggregated ``K`` is in the twin's
         coordinates). Metrics map back by ``M = W M' W^T`` and there by

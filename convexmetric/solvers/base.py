@@ -15,6 +15,7 @@ import threading
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .. import psd
 from .._checks import check_int, check_real
@@ -317,12 +318,8 @@ class Solver:
             _progress_state.display = own
         res = None
         try:
-            if self.blas_threads is None:
+            with threadpool_limits(self.blas_threads, user_api="blas"):  # None: no limit
                 res = self._solve(problem, user_problem)
-            else:
-                from threadpoolctl import threadpool_limits
-                with threadpool_limits(self.blas_threads, user_api="blas"):
-                    res = self._solve(problem, user_problem)
         finally:
             self.options = {**self.options, "callback": user_cb}
             if own is not None:
