@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 #: Estimator parameters passed straight to the solver under the same name.
 _SOLVER_PARAMS = ("tol", "max_iter", "time_limit")
 #: An uncertified fit suggests standardising when the features' standard deviations
-#: span more than this factor (raw breast-cancer data: 2.6e4).
+#: span more than this factor (raw breast-cancer data: 2.2e5).
 SCALE_SPREAD_WARNING = 100.0
 #: With ``validation_fraction``, a solve stops once its recorded iterations reach this
 #: multiple of the one where the validation error last fell (and at least 50).

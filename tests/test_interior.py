@@ -148,7 +148,7 @@ def test_band_ipm_solver_is_exact_and_reports_its_phases(synthetic_d8):
 
 def test_band_ipm_first_phase_does_not_polish_unless_asked(synthetic_d8, monkeypatch):
     """The first phase's certificates skip the polishing SDP (the band solve certifies more
-    cheaply: breast cancer, d = 30, took 41 s with it and 11 s without); ``first_options``
+    cheaply: breast cancer, d = 30, took 41 s with it and 12 s without); ``first_options``
     can ask for it, and the result is the same optimum either way."""
     from convexmetric import certificate as cm
     p, exact = synthetic_d8
