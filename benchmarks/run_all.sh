@@ -21,3 +21,4 @@ python benchmarks/knn_ties.py --against dc380ab > benchmarks/knn_ties.txt
 python benchmarks/band_ipm_whiten.py --repeats 2 > benchmarks/band_ipm_whiten.txt
 python benchmarks/hybrid_whiten.py > benchmarks/hybrid_whiten.txt
 python benchmarks/blas_threads.py > benchmarks/blas_threads.txt
+python benchmarks/data_span.py > benchmarks/data_span.txt

@@ -8,6 +8,7 @@ dimension) is a pipeline step before it, not hidden inside.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
@@ -23,9 +24,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .neighbors import select_targets, warn_small_classes
 from .problem import LMNNProblem
 from .result import INTERRUPTED, OPTIMAL
 from .solvers import REGISTRY, Solver, auto_defaults, choose_solver_with_reason, get_solver
+from .span import DataSpan
 from .validation import ValidationStopper, validation_split
 
 logger = logging.getLogger(__name__)
@@ -144,6 +147,16 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     sklearn.neighbors.NeighborhoodComponentsAnalysis : a non-convex metric learner
         with the same transformer interface.
 
+    Notes
+    -----
+    With at least as many features as rows learned from (faces, documents, genes), ``fit``
+    learns in the ``r <= n - 1`` coordinates of the span of the centred rows
+    (:mod:`convexmetric.span`): the same problem, optimum and certificate at ``r x r``
+    instead of ``d x d``. ``metric_`` gives zero weight to the directions the rows do not
+    vary in, which shifts a new point's distance to every training row alike, so no
+    neighbour ranking depends on it. ``result_.info["data_span"]`` records ``r``. A solver
+    instance keeps the data's coordinates.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -255,9 +268,11 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                              f"of features ({X.shape[1]})")
         self.classes_ = np.unique(y)
         with _verbose_logging(self.verbose):
-            self._fit_passes(X, y)
+            M_learned, span = self._fit_passes(X, y)
         self._warn_if_not_certified(X)
-        L = _components(self.metric_)
+        L = _components(M_learned)
+        if span is not None:
+            L = span.components_from_span(L)
         if L.shape[0] == 0:  # M = 0: keep the shape usable
             L = np.zeros((1, X.shape[1]))
         if self.n_components is not None:
@@ -296,9 +311,18 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             int(check_random_state(rs).randint(np.iinfo(np.int32).max))
         targets, M, problem, self.results_ = None, None, None, []
         X_learn, y_learn, self.validation_rows_, self.validation_error_ = X, y, None, None
+        X_held = None
         if self.validation_fraction is not None:
             rows, self.validation_rows_ = validation_split(y, self.validation_fraction, 0 if seed is None else seed)
-            X_learn, y_learn = X[rows], y[rows]
+            X_learn, y_learn, X_held = X[rows], y[rows], X[self.validation_rows_]
+        span = self._data_span(X_learn)
+        if span is not None:
+            # the first pass's targets in the given coordinates, where ties break as LMNNProblem breaks them
+            classes, labels = np.unique(y_learn, return_inverse=True)
+            warn_small_classes(labels, classes, self.k, stacklevel=4)
+            targets = select_targets(X_learn, labels, self.k)
+            X_learn = span.coordinates(X_learn)
+            X_held = None if X_held is None else span.coordinates(X_held)
         for p in range(int(self.n_passes)):
             time_left = None
             if self.time_limit is not None:
@@ -316,9 +340,8 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                                   triplets=self.triplets)
             stopper = None
             if self.validation_rows_ is not None:
-                held = self.validation_rows_
-                stopper = ValidationStopper(X_learn, y_learn, X[held], y[held], patience=VALIDATION_PATIENCE,
-                                            k=self.k)
+                stopper = ValidationStopper(X_learn, y_learn, X_held, y[self.validation_rows_],
+                                            patience=VALIDATION_PATIENCE, k=self.k)
             if isinstance(self.solver, Solver):
                 solver = self.solver
             else:
@@ -328,6 +351,8 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     logger.info("solver='auto' picked %r: %s", name, reason)
                     auto = auto_defaults(problem, name)
                 opts = {**auto, **self._solver_options(name, time_left, seed)}
+                if span is not None:
+                    opts = _options_in_span(opts, span)
                 if M is not None:
                     opts["warm_start"] = M
                 if stopper is not None:
@@ -344,10 +369,32 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 M, self.validation_error_ = stopper.best_M, float(stopper.best_error)
                 logger.info("pass %d keeps the iterate of call %s: held-out %d-NN error %.4g",
                             p + 1, stopper.best_at, self.k, self.validation_error_)
+        if span is not None:
+            last = self.results_[-1].M
+            self.results_ = [_result_from_span(r, span) for r in self.results_]
+            M_full = self.results_[-1].M if M is last else span.metric_from_span(M)  # d x d: map once
         self.solver_ = self.results_[-1].solver
         self.result_ = self.results_[-1]
-        self.metric_ = M
+        self.metric_ = M if span is None else M_full
         self.targets_ = problem.targets
+        return M, span
+
+    def _data_span(self, X_learn):
+        """The span of the rows learned from, when there are at least as many features as rows.
+
+        Only differences of rows enter LMNN, so the problem on the span's ``r <= n - 1``
+        coordinates is the same problem (:mod:`convexmetric.span`) at ``r x r`` instead of
+        ``d x d``. With fewer features than rows, ``d x d`` is cheap already. A solver
+        instance keeps the given coordinates: its options (warm start, callback) refer to them.
+        """
+        n, d = X_learn.shape
+        if d < n or isinstance(self.solver, Solver):
+            return None
+        span = DataSpan.of(X_learn)
+        logger.info("%d features >= %d rows: learning in the %d-dimensional span of the centred rows "
+                    "(the same optimum and certificate; the metric gives 0 weight to the other directions)",
+                    d, n, span.dim)
+        return span
 
     def transform(self, X):
         """Map ``X`` into the learned space.
@@ -385,6 +432,33 @@ def _both(stopper, user_callback):
         stop = bool(stopper(info))
         return bool(user_callback(info)) or stop
     return callback
+
+
+def _options_in_span(opts: dict, span) -> dict:
+    """Solver options given in the data's coordinates, restated in the span's.
+
+    A warm start ``M`` becomes ``U^T M U``; a callback sees its metrics as ``U M U^T``; a
+    factored ``rank`` above the span's dimension is capped there (rank ``r`` already reaches
+    every metric on the span).
+    """
+    opts = dict(opts)
+    if opts.get("warm_start") is not None:
+        opts["warm_start"] = span.metric_to_span(opts["warm_start"])
+    user_callback = opts.get("callback")
+    if user_callback is not None:
+        def callback(info):
+            return user_callback({**info, "M": span.metric_from_span(info["M"])})
+        opts["callback"] = callback
+    if opts.get("rank") is not None and int(opts["rank"]) > span.dim:
+        logger.info("rank %d capped at the span's dimension %d", int(opts["rank"]), span.dim)
+        opts["rank"] = span.dim
+    return opts
+
+
+def _result_from_span(res, span):
+    """``res`` with its metric in the data's coordinates (``U M U^T``); values unchanged."""
+    info = {**res.info, "data_span": {"dim": span.dim, "n_features": span.n_features}}
+    return dataclasses.replace(res, M=span.metric_from_span(res.M), info=info)
 
 
 def _same(a, b) -> bool:

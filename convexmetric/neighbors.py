@@ -8,6 +8,7 @@ candidate found that way is therefore re-checked with the exact difference formu
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 
@@ -35,6 +36,19 @@ def exact_sq_dists(Z: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 204
         diff = Z[a[s:s + chunk]] - Z[b[s:s + chunk]]
         out[s:s + chunk] = np.einsum("ij,ij->i", diff, diff)
     return out
+
+
+def warn_small_classes(labels: np.ndarray, classes: np.ndarray, k: int, stacklevel: int = 2) -> None:
+    """Warn for each class too small for ``k`` targets a point (:func:`select_targets` gives fewer).
+
+    ``stacklevel`` counts from the caller of this function, as in :func:`warnings.warn`.
+    """
+    sizes = np.bincount(labels, minlength=len(classes))
+    for c in np.flatnonzero(sizes <= k):
+        warnings.warn(
+            f"class {classes[c].item()!r} has {sizes[c]} member(s), fewer than k + 1 = {k + 1}: "
+            f"its points get {sizes[c] - 1} target neighbour(s) instead of {k}",
+            UserWarning, stacklevel=stacklevel + 1)
 
 
 def select_targets(X: np.ndarray, labels: np.ndarray, k: int,

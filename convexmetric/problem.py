@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from . import psd
 from ._checks import InvalidParameterError, check_int, check_real
 from .classify import sq_dist_blocks
-from .neighbors import DEFAULT_BLOCK_BYTES, exact_sq_dists, select_targets
+from .neighbors import DEFAULT_BLOCK_BYTES, exact_sq_dists, select_targets, warn_small_classes
 from .sweep import BlockSweep, EnumeratedSweep
 from .triplets import ActiveTriplets, TripletSet, TripletWeights
 
@@ -219,7 +219,7 @@ class LMNNProblem:
 
         if targets is None:
             self.k = check_int("k", k)
-            self._warn_small_classes()
+            warn_small_classes(self.labels, self.classes, self.k, stacklevel=2)
             self.targets = select_targets(self.X, self.labels, self.k, self.block_bytes)
         else:
             self.targets = self._validate_targets(targets)
@@ -244,15 +244,6 @@ class LMNNProblem:
         logger.debug("LMNNProblem n=%d d=%d k=%d: %s", self.n, self.d, self.k, self.triplet_form)
 
     # -- construction helpers ---------------------------------------------------
-    def _warn_small_classes(self):
-        sizes = np.bincount(self.labels)
-        for c in np.flatnonzero(sizes <= self.k):
-            got = sizes[c] - 1
-            warnings.warn(
-                f"class {self.classes[c].item()!r} has {sizes[c]} member(s), fewer than k + 1 = {self.k + 1}: "
-                f"its points get {got} target neighbour(s) instead of {self.k}",
-                UserWarning, stacklevel=3)
-
     def _validate_targets(self, targets):
         t = np.asarray(targets)
         if t.ndim == 1:
