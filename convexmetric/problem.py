@@ -552,6 +552,17 @@ class LMNNProblem:
         Mp = psd.symmetrize(L.T @ L) if ratio < 0 else M
         return Embedding(M=Mp, L=L, Z=self.X @ L.T, min_eig_ratio=ratio)
 
+    def embed_factor(self, L) -> Embedding:
+        """The embedding of ``M = L.T @ L`` from a factor ``L`` (``r x d``), without the
+        eigendecomposition :meth:`embed` needs to factor ``M`` (``d^3``: at ``d = 399``
+        a fifth of a factored solve's time)."""
+        L = np.asarray(L, dtype=np.float64)
+        if L.ndim != 2 or L.shape[1] != self.d:
+            raise ValueError(f"L must have shape (r, {self.d}), got {L.shape}")
+        if not np.all(np.isfinite(L)):
+            raise ValueError("L contains NaN or infinite values")
+        return Embedding(M=psd.metric_from_components(L), L=L, Z=self.X @ L.T, min_eig_ratio=0.0)
+
     def target_sq_dists(self, M) -> np.ndarray:
         """Squared learned distances to the target neighbours, shape (n, k), NaN in empty slots."""
         emb = self.embed(M)

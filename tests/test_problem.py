@@ -48,6 +48,31 @@ def test_subgradient_inequality(seed):
         assert p.objective(M2) >= f + np.sum(G * (M2 - M)) - 1e-9 * (1 + abs(f))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_evaluating_a_factor_equals_evaluating_its_metric(seed):
+    """``evaluate(embed_factor(L))`` (no eigendecomposition) is ``evaluate(L.T @ L)``: square,
+    wide and rank-deficient factors, implicit and listed triplets, with ties, margin, mu, k
+    and Huber width varied."""
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(2, 6))
+    X, y = random_problem_data(seed, n=int(rng.integers(20, 50)), d=d, ties=seed % 2 == 1)
+    X = X * 10.0 ** rng.uniform(-1, 1)
+    p = LMNNProblem(X, y, k=int(rng.integers(1, 4)), mu=float(rng.uniform(0.1, 0.9)),
+                    margin=float(10 ** rng.uniform(-1, 1)), triplets=("all", "implicit")[seed % 2])
+    for r in (d, 1, d + 2):
+        L = rng.standard_normal((r, d)) / 10.0 ** rng.uniform(-1, 1)
+        gamma = (0.0, 0.1 * p.margin)[r % 2]
+        a = p.evaluate(p.embed_factor(L), gamma=gamma, gradient=True)
+        b = p.evaluate(L.T @ L, gamma=gamma, gradient=True)
+        assert a.objective == pytest.approx(b.objective, rel=1e-10)
+        assert a.smoothed == pytest.approx(b.smoothed, rel=1e-10)
+        np.testing.assert_allclose(a.gradient, b.gradient, rtol=1e-8, atol=1e-10 * np.abs(b.gradient).max())
+    with pytest.raises(ValueError, match="shape"):
+        p.embed_factor(np.ones((2, d + 1)))
+    with pytest.raises(ValueError, match="NaN"):
+        p.embed_factor(np.full((1, d), np.nan))
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_implicit_equals_enumerated(seed):
     rng = np.random.default_rng(seed)

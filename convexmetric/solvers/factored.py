@@ -131,7 +131,7 @@ class FactoredSolver(Solver):
     def _evaluate(self, problem, v, r, d, gamma, **kw):
         """Smoothed objective, gradient in ``L`` (``2 L G``) and the pass's evaluation."""
         L = v.reshape(r, d)
-        ev = problem.evaluate(metric_from_components(L), gamma=gamma, gradient=True, **kw)
+        ev = problem.evaluate(problem.embed_factor(L), gamma=gamma, gradient=True, **kw)
         return ev.smoothed, (2.0 * L @ ev.gradient).ravel(), ev
 
     def _bound(self, problem, ev):
