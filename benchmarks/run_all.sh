@@ -23,3 +23,4 @@ python benchmarks/hybrid_whiten.py > benchmarks/hybrid_whiten.txt
 python benchmarks/blas_threads.py > benchmarks/blas_threads.txt
 python benchmarks/data_span.py > benchmarks/data_span.txt
 python benchmarks/factored_embed.py --against 7db41d7 > benchmarks/factored_embed.txt
+python benchmarks/blas_threads_first_order.py > benchmarks/blas_threads_first_order.txt

@@ -71,6 +71,10 @@ class FactoredSolver(Solver):
     """
 
     name = "factored"
+    #: One BLAS thread: its GEMMs are too small to share (``benchmarks/blas_threads_first_order.py``,
+    #: two cores: faces in their span, digits and synthetic 2000 x 50 faster on one; MNIST the same),
+    #: and the passes over the triplets keep both cores busy with their own workers.
+    blas_threads = 1
     defaults = dict(tol=1e-4, rank=None, init="identity", seed=0, gamma=1e-3, max_iter=2000, stage_iters=200,
                     stage_ftol=1e-8, working_set="auto", near=0.5, refresh=15, pass_ftol=1e-3)
 
