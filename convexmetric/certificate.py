@@ -168,10 +168,15 @@ def lower_bound(problem, weights: TripletWeights, objective_value: float | None 
         w, K = weights, weights.K
         s = float(weights.total) * problem.margin
     else:
-        w = weights.clipped()
-        K = problem.weighted_sum(w.triplets, w.values)
+        w, K = weights.clipped(), None
         # the dual objective is mu * margin * sum(alpha): ``s`` carries the margin
         s = float(w.values.sum()) * problem.margin
+    if not problem._pull_definite and problem._known_zero_optimum:
+        # the optimum is 0 (a metric attains it): 0, the bound of tau = 0, is the best any dual
+        # point can give, so the bisection's eigenvalue problems would be spent for nothing
+        return Bound(0.0, 0.0, -np.inf, float("nan"), 0.0, s, method, w)
+    if K is None:
+        K = problem.weighted_sum(w.triplets, w.values)
     if objective_value is None and M is not None:
         objective_value = problem.objective(M)
     rho = None if objective_value is None else max(float(objective_value), 0.0) / (1.0 - mu)

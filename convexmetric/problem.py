@@ -331,6 +331,12 @@ class LMNNProblem:
             self._zero_metric = None if self._pull_definite else self._zero_metric_search()
         return self._zero_metric
 
+    @property
+    def _known_zero_optimum(self) -> bool:
+        """Whether :meth:`zero_objective_metric` has already found a metric of objective 0
+        (construction searches where it is cheap); never starts the search itself."""
+        return self.__dict__.get("_zero_metric") is not None
+
     def _zero_metric_search(self):
         free = [B @ B.T for B in self._pull_null]     # projectors on the directions P leaves free
         metric = np.stack(free) if self.identity_metric().ndim == 3 else free[0]

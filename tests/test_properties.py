@@ -150,9 +150,14 @@ def test_zero_objective_metric_is_optimal_and_no_bound_exceeds_it(seed, multi):
     rng = np.random.default_rng(seed)
     B = rng.normal(size=M0.shape)
     candidates = [p.identity_metric(), M0, B @ np.swapaxes(B, -1, -2) / p.d]
+    from convexmetric.certificate import _max_feasible_tau
+    assert p._known_zero_optimum          # found at construction, so bounds skip their bisection
     for M in candidates:      # the optimum is 0: no certified lower bound may exceed it
         cert = p.certificate(M)
-        assert cert.lower_bound <= tiny, (cert, p)
+        assert cert.lower_bound == 0.0, (cert, p)
+        w = cert.dual.clipped()           # nor could the bisection the bound skips have given more
+        tau = _max_feasible_tau(p, p.weighted_sum(w.triplets, w.values))
+        assert p.mu * tau * float(w.values.sum()) * p.margin <= tiny, (tau, p)
     r = solve(p, "fista", max_iter=30)
     assert r.lower_bound <= tiny and r.fun >= -tiny, r
 
@@ -172,7 +177,7 @@ def test_zero_objective_metric_only_where_free_directions_separate_the_classes()
     y = np.array([0, 0, 0, 1, 1, 1, 1])
     with pytest.warns(UserWarning, match="weaker bound"):
         p = LMNNProblem(X, y, k=1)
-    assert p.zero_objective_metric() is None
+    assert p.zero_objective_metric() is None and not p._known_zero_optimum   # its bounds bisect
     # lift class 1's lower pair off the line: now the second axis separates every impostor
     X[3:5, 1] = 2.0
     with pytest.warns(UserWarning, match="optimal objective is 0"):
