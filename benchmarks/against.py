@@ -52,6 +52,18 @@ def run_case(tree: Path, script: str, args, env: dict | None = None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def best_of_trees(other: Path, script: str, args, repeats: int, env: dict | None = None) -> tuple:
+    """Run ``script`` with ``args`` on ``other`` and on this tree alternately, ``repeats`` times
+    each, in fresh processes; return ``(old, new)``: each tree's fastest run (its JSON object)."""
+    best = {}
+    for _ in range(repeats):
+        for label, tree in (("old", other), ("new", ROOT)):
+            r = run_case(tree, script, args, env)
+            if label not in best or r["wall"] < best[label]["wall"]:
+                best[label] = r
+    return best["old"], best["new"]
+
+
 def header(script: str, argv) -> str:
     """The two comment lines an in-process benchmark's table starts with: versions, cores, date,
     and the command that wrote it."""

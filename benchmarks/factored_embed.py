@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from against import ROOT, head, header, run_case, worktree
+from against import best_of_trees, head, header, worktree
 
 CASES = [("faces-span", 200, 0), ("faces-span", 200, 1e-14), ("wide-span", 500, 0), ("digits", 200, 0),
          ("synthetic", 100, 0)]
@@ -70,14 +70,8 @@ def main():
     results = {}
     with worktree(args.against) as other:
         for case in CASES:
-            best = {}
-            for _ in range(args.repeats):
-                for label, tree in (("old", other), ("new", ROOT)):
-                    r = run_case(tree, CHILD, case)
-                    if label not in best or r["wall"] < best[label]["wall"]:
-                        best[label] = r
-            results[case] = best
-            old, new = best["old"], best["new"]
+            old, new = best_of_trees(other, CHILD, case, args.repeats)
+            results[case] = {"old": old, "new": new}
             name = case[0] + (f", start perturbed {case[2]:g}" if case[2] else "")
             print(f"| {name} | {new['n']} x {new['d']} | {case[1]} | {old['wall']:.2f} | {new['wall']:.2f} "
                   f"| {old['wall'] / new['wall']:.2f}x | {old['nit']} / {new['nit']} | {old['fun']:.8g} / "

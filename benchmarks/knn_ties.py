@@ -15,7 +15,7 @@ import argparse
 import os
 import platform
 
-from against import ONE_THREAD, ROOT, head, run_case, worktree
+from against import ONE_THREAD, best_of_trees, head, worktree
 
 CASES = [("letters", 3), ("letters", 1), ("integers", 3), ("gaussian", 3)]
 
@@ -50,13 +50,7 @@ def main():
     print("|---" * 7 + "|")
     with worktree(args.against) as other:
         for case in CASES:
-            best = {}
-            for _ in range(args.repeats):
-                for label, tree in (("old", other), ("new", ROOT)):
-                    r = run_case(tree, CHILD, case, ONE_THREAD)
-                    if label not in best or r["wall"] < best[label]["wall"]:
-                        best[label] = r
-            old, new = best["old"], best["new"]
+            old, new = best_of_trees(other, CHILD, case, args.repeats, ONE_THREAD)
             assert old["error"] == new["error"], (case, old, new)
             print(f"| {case[0]} | {case[1]} | {new['n_train']} x {new['n_test']} | {old['wall']:.2f} "
                   f"| {new['wall']:.2f} | {old['wall'] / new['wall']:.2f}x | {new['error']:.4f} (same) |", flush=True)

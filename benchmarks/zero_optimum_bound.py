@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from against import ROOT, head, header, run_case, worktree
+from against import best_of_trees, head, header, worktree
 
 CASES = ["faces", "faces-pooled", "wide"]
 
@@ -59,13 +59,7 @@ def main():
     print("|---" * 10 + "|")
     with worktree(args.against) as other:
         for case in CASES:
-            best = {}
-            for _ in range(args.repeats):
-                for label, tree in (("old", other), ("new", ROOT)):
-                    r = run_case(tree, CHILD, [case])
-                    if label not in best or r["wall"] < best[label]["wall"]:
-                        best[label] = r
-            old, new = best["old"], best["new"]
+            old, new = best_of_trees(other, CHILD, [case], args.repeats)
             print(f"| {case} | {new['n']} x {new['d']} | {new['zero']} | {new['solver']} | {old['wall']:.2f} "
                   f"| {new['wall']:.2f} | {old['wall'] / new['wall']:.2f}x | {old['nit']} / {new['nit']} "
                   f"| {old['status']} / {new['status']} | {old['lb']:g} / {new['lb']:g} |", flush=True)
