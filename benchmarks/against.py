@@ -64,6 +64,15 @@ def best_of_trees(other: Path, script: str, args, repeats: int, env: dict | None
     return best["old"], best["new"]
 
 
+def against_parser(doc: str, repeats: int = 2):
+    """The argument parser of a two-tree table: ``--against REF`` and ``--repeats``."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--against", required=True, help="git revision to compare with (run alternately)")
+    ap.add_argument("--repeats", type=int, default=repeats, help=f"runs of each tree, best kept (default {repeats})")
+    return ap
+
+
 def header(script: str, argv) -> str:
     """The two comment lines an in-process benchmark's table starts with: versions, cores, date,
     and the command that wrote it."""

@@ -14,9 +14,8 @@ each, their ratio, and both objectives (the same path up to round-off, see the n
 """
 from __future__ import annotations
 
-import argparse
 
-from against import best_of_trees, head, header, worktree
+from against import against_parser, best_of_trees, head, header, worktree
 
 CASES = [("faces-span", 200, 0), ("faces-span", 200, 1e-14), ("wide-span", 500, 0), ("digits", 200, 0),
          ("synthetic", 100, 0)]
@@ -59,10 +58,7 @@ print(json.dumps(dict(wall=time.perf_counter() - t, fun=r.fun, nit=r.nit, gap=r.
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", required=True, help="git revision to compare with (run alternately)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each tree, best kept (default 2)")
-    args = parser.parse_args()
+    args = against_parser(__doc__, repeats=2).parse_args()
     print(header("factored_embed.py", ["--against", args.against]) + f"; this tree: {head()}\n")
     print(f"| problem | n x d | max_iter | {args.against} s | this tree s | ratio | iterations | objectives "
           f"({args.against} / this tree) | certified rel. gap |")

@@ -11,11 +11,10 @@ their ratio and both errors (which must agree).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 
-from against import ONE_THREAD, best_of_trees, head, worktree
+from against import against_parser, ONE_THREAD, best_of_trees, head, worktree
 
 CASES = [("letters", 3), ("letters", 1), ("integers", 3), ("gaussian", 3)]
 
@@ -39,10 +38,7 @@ print(json.dumps(dict(wall=time.perf_counter() - t, error=e, n_train=len(ytr), n
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", required=True, help="git revision to compare with (run alternately)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each tree, best kept (default 3)")
-    args = parser.parse_args()
+    args = against_parser(__doc__, repeats=3).parse_args()
     print(f"# knn_ties, {platform.platform()}, {os.cpu_count()} CPUs, one BLAS thread; this tree: {head()} "
           "(+ working changes)")
     print(f"# command: python benchmarks/knn_ties.py --against {args.against}\n")

@@ -16,9 +16,8 @@ iterations and the certified bounds (0 both ways).
 """
 from __future__ import annotations
 
-import argparse
 
-from against import best_of_trees, head, header, worktree
+from against import against_parser, best_of_trees, head, header, worktree
 
 CASES = ["faces", "faces-pooled", "wide"]
 
@@ -49,10 +48,7 @@ print(json.dumps(dict(wall=time.perf_counter() - t, fun=r.fun, lb=r.lower_bound,
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", required=True, help="git revision to compare with (run alternately)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each tree, best kept (default 2)")
-    args = parser.parse_args()
+    args = against_parser(__doc__, repeats=2).parse_args()
     print(header("zero_optimum_bound.py", ["--against", args.against]) + f"; this tree: {head()}\n")
     print(f"| problem | n x d (span) | optimum 0 found | solver | {args.against} s | this tree s | ratio "
           f"| iterations | status | lower bounds |")
