@@ -7,7 +7,7 @@ coordinates ``(X - mean) @ U``, and every ``M' ⪰ 0`` comes from some ``M ⪰ 0
 (``M' = U^T M U``): the two problems have the same optimal value, and a certified bound
 of one is a certified bound of the other. With more features than points (faces,
 documents, genes) the reduced problem is ``r x r`` instead of ``d x d``: on Olivetti
-faces (400 x 4096) one evaluation with gradient takes 32 ms instead of 9.1 s
+faces (400 x 4096) one evaluation with gradient takes 42 ms instead of 9.4 s
 (``benchmarks/data_span.py``).
 
 The metric mapped back, ``U M' U^T``, gives no weight to directions where the training
