@@ -391,6 +391,8 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if d < n or isinstance(self.solver, Solver):
             return None
         span = DataSpan.of(X_learn)
+        if span.dim == 0:   # every row the same: no coordinates to learn in, and d x d is just as quick
+            return None
         logger.info("%d features >= %d rows: learning in the %d-dimensional span of the centred rows "
                     "(the same optimum and certificate; the metric gives 0 weight to the other directions)",
                     d, n, span.dim)

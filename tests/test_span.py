@@ -150,3 +150,16 @@ def test_estimator_warns_for_small_classes_from_the_callers_line_in_the_span():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert np.array_equal(est.targets_, LMNNProblem(X, y).targets)
+
+
+def test_estimator_on_identical_rows_keeps_the_data_coordinates():
+    """Rows that are all the same span nothing (r = 0): the fit stays in the data's
+    coordinates, as before the reduction, and gives that problem's optimum."""
+    X, y = np.ones((6, 8)), np.arange(6) % 2
+    assert DataSpan.of(X).dim == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = LMNN().fit(X, y)
+        p = LMNNProblem(X, y)
+    assert "data_span" not in est.result_.info and est.metric_.shape == (8, 8)
+    assert est.result_.status == "optimal" and est.result_.fun == pytest.approx(p.objective(np.eye(8)))
