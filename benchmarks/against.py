@@ -73,6 +73,23 @@ def against_parser(doc: str, repeats: int = 2):
     return ap
 
 
+@contextlib.contextmanager
+def blas_threads_of(classes, threads):
+    """Set ``blas_threads`` on each solver class in ``classes`` for the block, then restore it."""
+    missing = object()
+    saved = [c.__dict__.get("blas_threads", missing) for c in classes]
+    for c in classes:
+        c.blas_threads = threads
+    try:
+        yield
+    finally:
+        for c, value in zip(classes, saved):
+            if value is missing:
+                del c.blas_threads          # inherited again
+            else:
+                c.blas_threads = value
+
+
 def header(script: str, argv) -> str:
     """The two comment lines an in-process benchmark's table starts with: versions, cores, date,
     and the command that wrote it."""

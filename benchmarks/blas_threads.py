@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from against import ab_parser, alternate, header
+from against import ab_parser, alternate, blas_threads_of, header
 
 
 def problems(isolet: bool):
@@ -57,12 +57,8 @@ def main(argv=None):
         def run(threads, p=p, opts=opts):
             from convexmetric.solvers.band_ipm import BandInteriorSolver
             from convexmetric.solvers.hybrid import HybridSolver
-            saved = HybridSolver.blas_threads, BandInteriorSolver.blas_threads
-            HybridSolver.blas_threads = BandInteriorSolver.blas_threads = threads
-            try:
+            with blas_threads_of((HybridSolver, BandInteriorSolver), threads):
                 return solve(p, **opts)
-            finally:
-                HybridSolver.blas_threads, BandInteriorSolver.blas_threads = saved
         best, res = alternate({1: (lambda: run(1)), None: (lambda: run(None))},
                               1 if "time_limit" in opts else args.repeats)
         a, b = res[1], res[None]

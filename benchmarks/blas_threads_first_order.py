@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from against import ab_parser, alternate, header
+from against import ab_parser, alternate, blas_threads_of, header
 
 
 def cases(data: bool):
@@ -66,12 +66,8 @@ def main(argv=None):
         cls = REGISTRY[name].load()
 
         def run(threads, p=p, name=name, opts=opts, cls=cls):
-            saved = cls.blas_threads
-            cls.blas_threads = threads
-            try:
+            with blas_threads_of((cls,), threads):
                 return solve(p, name, tol=1e-9, **opts)
-            finally:
-                cls.blas_threads = saved
         best, res = alternate({1: (lambda: run(1)), None: (lambda: run(None))}, args.repeats)
         a, b = res[1], res[None]
         print(f"| {label} | {name} | {opts['max_iter']} iterations | {best[1]:.2f} | {best[None]:.2f} "

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import psd
+
 
 @dataclass(frozen=True)
 class DataSpan:
@@ -69,14 +71,11 @@ class DataSpan:
     def metric_to_span(self, M) -> np.ndarray:
         """``U^T M U``: the metric the reduced problem sees for ``M`` (``d x d`` -> ``r x r``)."""
         U = self.basis
-        M = U.T @ np.asarray(M, dtype=np.float64) @ U
-        return 0.5 * (M + M.T)
+        return psd.symmetrize(U.T @ np.asarray(M, dtype=np.float64) @ U)
 
     def metric_from_span(self, M) -> np.ndarray:
         """``U M U^T`` (``r x r`` -> ``d x d``): zero on directions the rows do not vary in."""
-        UM = self.basis @ np.asarray(M, dtype=np.float64)
-        out = UM @ self.basis.T
-        return 0.5 * (out + out.T)
+        return psd.symmetrize(self.basis @ np.asarray(M, dtype=np.float64) @ self.basis.T)
 
     def components_from_span(self, L) -> np.ndarray:
         """``L U^T`` (``m x r`` -> ``m x d``): a map with ``(L U^T)^T (L U^T) = U (L^T L) U^T``."""
