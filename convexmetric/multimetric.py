@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StackedEmbedding:
-    """A stack of PSD metrics prepared for evaluation: ``Z[c] = X @ L[c].T``."""
+    """A stack of PSD metrics prepared for evaluation: ``Z[c] = X @ L[c].T``; ``min_eig_ratio``
+    is the smallest over the classes factored by eigendecomposition (NaN if none was)."""
 
     M: np.ndarray
     L: list
@@ -101,21 +102,15 @@ class MultiMetricProblem(LMNNProblem):
         if isinstance(M, StackedEmbedding):
             return M
         M = self.validate_metric(M)
-        w, V = np.linalg.eigh(M)
-        scale = np.abs(w).max(axis=1)
-        ratio = float(np.min(np.where(scale > 0, w[:, 0] / np.where(scale > 0, scale, 1.0), 0.0)))
+        Ls, ratios = zip(*(psd.psd_factor(Mc) for Mc in M))
+        ratio = min((r for r in ratios if not np.isnan(r)), default=float("nan"))
         if ratio < -psd.PSD_RTOL:
             raise ValueError(
                 f"a class metric is not positive semidefinite (lambda_min / max|lambda| = {ratio:.3g}); "
                 "project it first with convexmetric.psd.project_psd")
-        Ls, Zs = [], []
-        for wc, Vc in zip(w, V):
-            pos = wc > 0
-            L = (Vc[:, pos] * np.sqrt(wc[pos])).T
-            Ls.append(L)
-            Zs.append(self.X @ L.T)
-        Mp = np.stack([psd.symmetrize(L.T @ L) for L in Ls]) if ratio < 0 else M
-        return StackedEmbedding(M=Mp, L=Ls, Z=Zs, min_eig_ratio=ratio)
+        if ratio < 0:
+            M = np.stack([psd.symmetrize(L.T @ L) if r < 0 else Mc for L, r, Mc in zip(Ls, ratios, M)])
+        return StackedEmbedding(M=M, L=list(Ls), Z=[self.X @ L.T for L in Ls], min_eig_ratio=ratio)
 
     def owned_pairs(self, triplets: TripletSet):
         """Ordered pairs ``(a, b)`` with the class ``owner`` whose metric measures them.

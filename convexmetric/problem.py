@@ -31,7 +31,11 @@ ZERO_OPTIMUM_CHECK_FLOPS = 1e10
 
 @dataclass(frozen=True)
 class Embedding:
-    """A PSD metric prepared for evaluation: ``M = L.T @ L`` and ``Z = X @ L.T``."""
+    """A PSD metric prepared for evaluation: ``M = L.T @ L`` and ``Z = X @ L.T``.
+
+    ``min_eig_ratio`` is ``lambda_min / max|lambda|`` of the metric given, NaN where a
+    Cholesky factor showed it positive definite (:func:`convexmetric.psd.psd_factor`).
+    """
 
     M: np.ndarray
     L: np.ndarray
@@ -546,15 +550,11 @@ class LMNNProblem:
         if isinstance(M, Embedding):
             return M
         M = self.validate_metric(M)
-        w, V = np.linalg.eigh(M)
-        scale = np.abs(w).max() if w.size else 0.0
-        ratio = 0.0 if scale == 0 else float(w[0] / scale)
+        L, ratio = psd.psd_factor(M)
         if ratio < -psd.PSD_RTOL:
             raise ValueError(
                 f"M is not positive semidefinite (lambda_min / max|lambda| = {ratio:.3g}); "
                 "project it first with convexmetric.psd.project_psd")
-        pos = w > 0
-        L = (V[:, pos] * np.sqrt(w[pos])).T
         Mp = psd.symmetrize(L.T @ L) if ratio < 0 else M
         return Embedding(M=Mp, L=L, Z=self.X @ L.T, min_eig_ratio=ratio)
 

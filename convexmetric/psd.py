@@ -40,6 +40,27 @@ def eigh_psd(M: np.ndarray):
     return np.linalg.eigh(symmetrize(M))
 
 
+def psd_factor(M: np.ndarray) -> tuple[np.ndarray, float]:
+    """Factor a symmetric ``M`` as ``L.T @ L``; return ``(L, min_eig_ratio)``.
+
+    A positive definite ``M`` gets its Cholesky factor (``d x d``, upper triangular):
+    as backward stable as an eigendecomposition and 7-12 times faster at ``d`` = 1 000 to
+    4 000, which made it most of a multi-metric solve's time. Its success proves
+    ``lambda_min >= -c d eps max|lambda|``, far inside :data:`PSD_RTOL`, and the ratio is
+    returned as NaN (not computed). Otherwise ``L`` holds the eigenvectors of the positive
+    eigenvalues scaled by their square roots, and the ratio is ``lambda_min / max|lambda|``
+    (0 for ``M = 0``), for the caller to test against :data:`PSD_RTOL`.
+    """
+    try:
+        return np.linalg.cholesky(M).T, float("nan")
+    except np.linalg.LinAlgError:
+        pass
+    w, V = np.linalg.eigh(M)
+    scale = np.abs(w).max() if w.size else 0.0
+    pos = w > 0
+    return (V[:, pos] * np.sqrt(w[pos])).T, 0.0 if scale == 0 else float(w[0] / scale)
+
+
 def project_psd(M: np.ndarray) -> np.ndarray:
     """Euclidean (Frobenius) projection onto the PSD cone: clip negative eigenvalues.
 
