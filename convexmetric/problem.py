@@ -541,7 +541,8 @@ class LMNNProblem:
 
     # -- evaluation -------------------------------------------------------------
     def embed(self, M) -> Embedding:
-        """Validate ``M`` and factor it as ``L.T @ L``.
+        """Validate ``M`` and factor it as ``L.T @ L`` (:func:`convexmetric.psd.psd_factor`:
+        Cholesky when ``M`` is positive definite, else its eigendecomposition).
 
         ``M`` must be symmetric and PSD up to :data:`convexmetric.psd.PSD_RTOL`;
         eigenvalues within that tolerance below zero are treated as zero, so ``M``
@@ -560,8 +561,8 @@ class LMNNProblem:
 
     def embed_factor(self, L) -> Embedding:
         """The embedding of ``M = L.T @ L`` from a factor ``L`` (``r x d``), without the
-        eigendecomposition :meth:`embed` needs to factor ``M`` (``d^3``: at ``d = 399``
-        a fifth of a factored solve's time)."""
+        factorisation :meth:`embed` needs (``d^3``: an eigendecomposition at ``d = 399`` was a
+        fifth of a factored solve's time)."""
         L = np.asarray(L, dtype=np.float64)
         if L.ndim != 2 or L.shape[1] != self.d:
             raise ValueError(f"L must have shape (r, {self.d}), got {L.shape}")
