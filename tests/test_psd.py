@@ -69,3 +69,25 @@ def test_embedded_distances_are_the_metric_quadratic_forms(seed):
         direct = np.einsum("abi,ij,abj->ab", diff, M, diff)
         via_Z = np.sum((Z[:, None, :] - Z[None, :, :]) ** 2, axis=2)
         assert np.allclose(via_Z, direct, rtol=1e-9, atol=1e-9 * np.abs(direct).max())
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_projection_is_the_eigenvalue_clipping_for_definite_and_indefinite_matrices(seed):
+    """``project_psd`` (which skips the eigendecomposition when a Cholesky factor exists)
+    equals clipping the eigenvalues at 0, for one matrix and for a stack of them."""
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(1, 25))
+    scale = 10.0 ** rng.uniform(-4, 4)
+    stack = []
+    for shift in (-2.0, -0.5, 0.0, 0.5):       # indefinite, indefinite, singular-ish, definite
+        A = rng.standard_normal((d, d))
+        stack.append(scale * (A @ A.T / d + shift * np.eye(d)))
+    stack = np.stack(stack)
+    w, V = np.linalg.eigh(psd.symmetrize(stack))
+    expected = (V * np.maximum(w, 0.0)[:, None, :]) @ np.swapaxes(V, -1, -2)
+    tol = 1e-12 * scale * max(1.0, np.abs(w).max() / scale)
+    assert np.allclose(psd.project_psd(stack), expected, rtol=0, atol=tol)
+    for M, want in zip(stack, expected):
+        got = psd.project_psd(M)
+        assert np.allclose(got, want, rtol=0, atol=tol) and np.allclose(got, got.T, rtol=0, atol=0)
+        assert np.linalg.eigvalsh(got).min() >= -1e-12 * np.abs(w).max()
