@@ -13,9 +13,10 @@ single metric (172 x 172) 42 of 241 s. ``psd.psd_factor`` now tries a Cholesky f
 back to the eigendecomposition. After that change the projection onto the PSD cone was a
 quarter of the oFaces run; ``psd.project_psd`` now returns a matrix with a Cholesky factor
 as it is. With ``--against 18321be`` the table measures both changes. Each case runs in
-a fresh process on this tree and on ``REF`` alternately, ``--repeats`` times, with a fixed amount of work (problem construction
-not timed, the library's BLAS threads); the table gives the best wall time of each, their
-ratio, and both results, which agree up to round-off.
+a fresh process on this tree and on ``REF`` alternately, ``--repeats`` times, with a fixed
+amount of work (problem construction not timed, the library's BLAS threads); the table
+gives the best wall time of each, their ratio, and both results, which agree up to
+round-off.
 """
 from __future__ import annotations
 
