@@ -36,17 +36,19 @@ def _factor(metric, d):
     raise ValueError(f"metric must be None, (d, d) or (n_classes, d, d) with d = {d}, got {M.shape}")
 
 
-def sq_dist_blocks(X_train, codes, X_test, metric=None, exclude_self: bool = False):
+def sq_dist_blocks(X_train, codes, X_test, metric=None, exclude_self: bool = False, factor=None):
     """Yield ``(rows, D)``: squared learned distances of test rows to every training row.
 
     With ``exclude_self`` (``X_test`` is ``X_train``), ``D[i, i] = inf`` (leave-one-out).
+    ``factor``, in place of ``metric``: ``L`` (or a list, one ``L`` per class) with
+    ``metric = L.T @ L``, for a caller that has it (no factorisation then).
     """
     X_train = np.asarray(X_train, dtype=np.float64)
     X_test = np.asarray(X_test, dtype=np.float64)
     d = X_train.shape[1]
     if X_test.shape[1] != d:
         raise ValueError(f"X_test has {X_test.shape[1]} features, X_train {d}")
-    L = _factor(metric, d)
+    L = _factor(metric, d) if factor is None else factor
     if isinstance(L, list):
         if len(L) != codes.max() + 1:
             raise ValueError(f"a stack of {len(L)} metrics for {codes.max() + 1} classes")

@@ -112,6 +112,12 @@ class MultiMetricProblem(LMNNProblem):
             M = np.stack([psd.symmetrize(L.T @ L) if r < 0 else Mc for L, r, Mc in zip(Ls, ratios, M)])
         return StackedEmbedding(M=M, L=list(Ls), Z=[self.X @ L.T for L in Ls], min_eig_ratio=ratio)
 
+    def _embed_factors(self, factors) -> StackedEmbedding:
+        """The embedding of the stack ``L_c.T @ L_c`` from one factor ``L_c`` per class."""
+        Ls = [np.asarray(L, dtype=np.float64) for L in factors]
+        return StackedEmbedding(M=np.stack([psd.metric_from_components(L) for L in Ls]), L=Ls,
+                                Z=[self.X @ L.T for L in Ls], min_eig_ratio=0.0)
+
     def owned_pairs(self, triplets: TripletSet):
         """Ordered pairs ``(a, b)`` with the class ``owner`` whose metric measures them.
 

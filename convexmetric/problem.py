@@ -342,19 +342,26 @@ class LMNNProblem:
         return self.__dict__.get("_zero_metric") is not None
 
     def _zero_metric_search(self):
-        free = [B @ B.T for B in self._pull_null]     # projectors on the directions P leaves free
-        metric = np.stack(free) if self.identity_metric().ndim == 3 else free[0]
+        # the projectors on the directions P leaves free, by their factors B^T (B orthonormal),
+        # so that neither the distances nor the objective factor a d x d matrix again
+        factors = [B.T for B in self._pull_null]
+        stacked = self.identity_metric().ndim == 3
         Xc = self.X - self.X.mean(0)
         anchors = np.flatnonzero(self.n_targets_per_point > 0)
         sep = np.inf        # smallest free distance from an anchor to a differently-labelled point
-        for rows, D in sq_dist_blocks(Xc, self.labels, Xc[anchors], metric):
+        for rows, D in sq_dist_blocks(Xc, self.labels, Xc[anchors], factor=factors if stacked else factors[0]):
             D[self.labels[anchors[rows]][:, None] == self.labels[None, :]] = np.inf
             sep = min(sep, float(D.min(initial=np.inf)))
         if not np.isfinite(sep) or sep <= 1e-10 * float(np.einsum("ij,ij->i", Xc, Xc).max()):
             return None
-        M = (2.0 * self.margin / sep) * metric
+        emb = self._embed_factors([np.sqrt(2.0 * self.margin / sep) * L for L in factors])
         # only the objective tells (explicit triplets may pair an anchor with a non-target j)
-        return M if self.objective(M) <= 1e-6 * self.mu * self.margin else None
+        return emb.M if self.objective(emb) <= 1e-6 * self.mu * self.margin else None
+
+    def _embed_factors(self, factors):
+        """The embedding of the metric whose factor is ``factors[0]`` (one per class for a
+        multi-metric problem, which overrides this)."""
+        return self.embed_factor(factors[0])
 
     def _build_triplets(self, spec, max_enumerated):
         if isinstance(spec, str):
