@@ -14,11 +14,10 @@ back to the eigendecomposition. After that change the projection onto the PSD co
 quarter of the oFaces run; ``psd.project_psd`` now returns a matrix with a Cholesky factor
 as it is. The zero-optimum search at construction now hands its projector's factor to the
 distances and the objective (*faces-construct*). With ``--against 18321be`` the table
-measures all three changes. Each case runs in
-a fresh process on this tree and on ``REF`` alternately, ``--repeats`` times, with a fixed
-amount of work (problem construction not timed, the library's BLAS threads); the table
-gives the best wall time of each, their ratio, and both results, which agree up to
-round-off.
+measures all three changes. Each case runs in a fresh process on this tree and on ``REF``
+alternately, ``--repeats`` times, with a fixed amount of work (the library's BLAS threads;
+problem construction is timed only in *faces-construct*); the table gives the best wall
+time of each, their ratio, and both results, which agree up to round-off.
 """
 from __future__ import annotations
 

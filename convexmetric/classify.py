@@ -48,6 +48,8 @@ def sq_dist_blocks(X_train, codes, X_test, metric=None, exclude_self: bool = Fal
     d = X_train.shape[1]
     if X_test.shape[1] != d:
         raise ValueError(f"X_test has {X_test.shape[1]} features, X_train {d}")
+    if factor is not None and metric is not None:
+        raise ValueError("give metric or factor, not both")
     L = _factor(metric, d) if factor is None else factor
     if isinstance(L, list):
         if len(L) != codes.max() + 1:

@@ -47,9 +47,10 @@ def psd_factor(M: np.ndarray) -> tuple[np.ndarray, float]:
     as backward stable as an eigendecomposition and 7-12 times faster (``d`` = 200 to
     4 096); the eigendecompositions had been most of a multi-metric solve's time. Its
     success proves ``lambda_min >= -c d eps max|lambda|``, far inside :data:`PSD_RTOL`,
-    and the ratio is returned as NaN (not computed). Otherwise ``L`` holds the eigenvectors of the positive
-    eigenvalues scaled by their square roots, and the ratio is ``lambda_min / max|lambda|``
-    (0 for ``M = 0``), for the caller to test against :data:`PSD_RTOL`.
+    and the ratio is returned as NaN (not computed). Otherwise ``L`` holds the
+    eigenvectors of the positive eigenvalues scaled by their square roots, and the ratio
+    is ``lambda_min / max|lambda|`` (0 for ``M = 0``), for the caller to test against
+    :data:`PSD_RTOL`.
     """
     try:
         return np.linalg.cholesky(M).T, float("nan")

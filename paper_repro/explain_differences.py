@@ -1480,7 +1480,8 @@ def energy_targets_rows():
     _energy_split_rows(ENERGY_TARGET_SPLITS, before_pca, paper)
 
 
-#: Splits of the ``energy-headers`` section (a 5 min solve each) and the scales c of its rule in c M.
+#: Splits of the ``energy-headers`` section (about 8 min each: preparation, a 5 min solve, the
+#: targets in the words) and the scales c of its rule in c M.
 ENERGY_HEADER_SPLITS = range(3)
 ENERGY_HEADER_SCALES = (2e-3, 5e-3, 1e-2)
 
@@ -1525,13 +1526,13 @@ def energy_headers_rows():
 
 
 #: Splits of the ``energy-dimension`` section: enough to test the idea (20news's c = 1 / 200 is
-#: in ``energy-scale``; Isolet and MNIST would add 5 and 15 min a split).
+#: in ``energy-scale``; by the table's times a split, Isolet would add about 4 min, MNIST 15).
 ENERGY_DIMENSION_SPLITS = {"bal": range(10), "wine": range(10), "iris": range(10), "ofaces": range(10),
                            "letters": range(2), "yfaces": range(3)}
 
 
 def energy_dimension_rows():
-    """Every energy row with the metric divided by the dimension d of its coordinates."""
+    """The energy rows of six data sets with the metric divided by the dimension d of its coordinates."""
     from convexmetric.classify import energy_predict
     from convexmetric.repro import PAPER_COLUMN, read_paper
     paper = read_paper()

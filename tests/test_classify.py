@@ -166,3 +166,19 @@ def test_energy_test_targets_matter_only_away_from_the_euclidean_metric():
     assert (by["metric"] != by["euclidean"]).any()
     with pytest.raises(ValueError, match="test_targets"):
         energy_predict(X, y, Xt, M, p.targets, test_targets="learned")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sq_dist_blocks_from_factors_equal_those_from_metrics(seed):
+    """``factor=L`` (or one per class) gives the distances of ``metric=L.T @ L``; not both."""
+    from convexmetric.classify import sq_dist_blocks
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(2, 8))
+    Xtr, Xte, codes = rng.standard_normal((40, d)), rng.standard_normal((25, d)), np.arange(40) % 3
+    Ls = [rng.standard_normal((int(rng.integers(1, d + 1)), d)) for _ in range(3)]
+    for factor, metric in ((Ls[0], Ls[0].T @ Ls[0]), (Ls, np.stack([L.T @ L for L in Ls]))):
+        got = np.vstack([D for _, D in sq_dist_blocks(Xtr, codes, Xte, factor=factor)])
+        want = np.vstack([D for _, D in sq_dist_blocks(Xtr, codes, Xte, metric)])
+        assert np.allclose(got, want, rtol=1e-10, atol=1e-10 * want.max())
+    with pytest.raises(ValueError, match="not both"):
+        next(sq_dist_blocks(Xtr, codes, Xte, metric, factor=Ls))
