@@ -26,3 +26,4 @@ python benchmarks/factored_embed.py --against 7db41d7 > benchmarks/factored_embe
 python benchmarks/blas_threads_first_order.py > benchmarks/blas_threads_first_order.txt
 python benchmarks/zero_optimum_bound.py --against 59dc5a3 > benchmarks/zero_optimum_bound.txt
 python benchmarks/psd_factor.py --against 18321be > benchmarks/psd_factor.txt
+python benchmarks/first_order_whiten.py > benchmarks/first_order_whiten.txt

@@ -94,10 +94,12 @@ class BandInteriorSolver(Solver):
         and back; a cold start begins at the Euclidean metric); its gap is then the twin's
         (same optimal value), and only its coordinate-free dual points are kept.
         """
-        from . import get_solver
+        from . import REGISTRY, get_solver
         o = self.options
         opts = dict(o["first_options"] or ({"gamma": 1e-2} if o["first"] == "factored" else {}))
         opts.setdefault("polish", False)
+        if "whiten" in REGISTRY[o["first"]].load().defaults:  # whitened here (option whiten) or not at all
+            opts.setdefault("whiten", False)
         wp = self._whitened
         if wp is not None:
             M = wp.to_twin(self.initial_metric(problem) if M is None else M)

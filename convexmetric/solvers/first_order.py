@@ -1,8 +1,10 @@
-"""First-order solvers on ``M``: accelerated smoothed gradient and projected subgradient.
+"""First-order solvers on ``M``: accelerated smoothed gradient, projected subgradient and
+stochastic minibatch subgradient.
 
-Both keep every iterate PSD (eigenvalue clipping), both stop on the problem's own
-certified relative gap, and both record the certified lower bound in the history when
-they compute it.
+All keep every iterate PSD (eigenvalue clipping), stop on the problem's own certified
+relative gap, and record the certified lower bound in the history when they compute it.
+On one metric they iterate, by default, where the pull matrix is the identity
+(:class:`FirstOrderSolver`).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from .. import psd
 from ..certificate import gap_floor, relative_gap, smoothed_duals
 from ..dual import certificate_duals
 from ..result import OPTIMAL, OPTIMAL_INACCURATE, USER_LIMIT
-from .base import Solver
+from .base import Solver, StopSolver, WhitenedPhase, was_interrupted
 
 logger = logging.getLogger("convexmetric.solvers")
 
@@ -175,7 +177,56 @@ def best_multiple(problem, M0, max_calls: int = 20) -> float:
     return c
 
 
-class AcceleratedSmoothed(Solver):
+class FirstOrderSolver(Solver):
+    """A solver iterating on ``M`` whose steps depend on the features' scales: on one metric it
+    runs, by default, on :meth:`~convexmetric.LMNNProblem.pull_whitened`.
+
+    That twin is the same problem after the exact change of variables ``M = W M' W^T``
+    (same objective at corresponding metrics, same optimal value, same triplet weights),
+    where the pull matrix is the identity. A gradient or subgradient step is not invariant
+    to such a change, and on features whose scales differ by orders of magnitude the
+    direct iteration crawls (``benchmarks/first_order_whiten.py``). The run starts at the
+    same metric either way (the warm start, or the solver's own start, mapped there); the
+    callback, the history and the result see metrics of ``problem``, and only dual points
+    that do not depend on the coordinates reach the final certificate.
+
+    Option
+    ------
+    whiten : bool
+        Iterate on the whitened twin (default True; one metric only, and not when every
+        target difference is zero).
+    """
+
+    def _start(self, problem) -> np.ndarray:
+        """The first iterate: the warm start, or the identity (the Euclidean metric)."""
+        return self.initial_metric(problem)
+
+    def _iterate(self, problem):  # pragma: no cover - abstract
+        """The method itself, on ``problem``; returns ``(M, status, nit, info)``."""
+        raise NotImplementedError
+
+    def _run(self, problem):
+        if not (self.options["whiten"] and WhitenedPhase.applies(problem)):
+            return self._iterate(problem)
+        o = self.options
+        wp = WhitenedPhase(problem)
+        offset = self.elapsed()
+        inner = type(self)(**{**o, "whiten": False, "certify": False, "warm_start": wp.to_twin(self._start(problem)),
+                              "callback": wp.callback(o["callback"], offset),
+                              "time_limit": None if o["time_limit"] is None else max(self.remaining(), 1e-3)})
+        res = inner.solve(wp.twin)
+        self.duals.extend(wp.portable(inner.duals))
+        self.history.extend({**rec, "time": rec["time"] + offset} for rec in res.history)
+        self._best = (wp.back(res.M), res.fun)
+        self._last_iteration = res.nit
+        if was_interrupted(res):
+            raise KeyboardInterrupt
+        if res.info.get("stop_reason") == "stopped by callback":
+            raise StopSolver(USER_LIMIT, "stopped by callback")
+        return self._best[0], res.status, res.nit, {**res.info, "whitened": True}
+
+
+class AcceleratedSmoothed(FirstOrderSolver):
     """Accelerated projected gradient on the Huber-smoothed LMNN objective.
 
     Uses the Auslender–Teboulle (Tseng) form of acceleration, whose gradient points
@@ -213,19 +264,23 @@ class AcceleratedSmoothed(Solver):
         Also stop (status ``optimal_inaccurate``) once ``gamma`` has reached
         ``gamma_min`` and the objective fell by less than ``stall_rtol`` (relative)
         over the last ``check_every`` iterations: used to hand over to an exact phase.
+    whiten : bool
+        Iterate where the pull matrix is the identity (default True; :class:`FirstOrderSolver`).
     """
 
     name = "fista"
     defaults = dict(tol=1e-6, gamma0=0.1, gamma_min=1e-5, gamma_factor=0.1, stage_rtol=1e-4,
                     stage_iters=200, stage_ftol=1e-4, near=0.2, recheck=5, check_every=50, max_iter=100_000,
-                    stall_rtol=None)
+                    stall_rtol=None, whiten=True)
 
-    def _run(self, problem):
+    def _start(self, problem) -> np.ndarray:
+        x = self.initial_metric(problem)
+        return x if self.options["warm_start"] is not None else best_multiple(problem, x) * x
+
+    def _iterate(self, problem):
         o = self.options
         floor = gap_floor(problem)
-        x = self.initial_metric(problem)
-        if o["warm_start"] is None:
-            x = best_multiple(problem, x) * x
+        x = self._start(problem)
         near = o["near"] * problem.margin
         gamma = o["gamma0"] * problem.margin
         gamma_min = o["gamma_min"] * problem.margin
@@ -323,7 +378,7 @@ class AcceleratedSmoothed(Solver):
         return x, status, it, {"gamma": gamma, "lipschitz": lip}
 
 
-class ProjectedSubgradient(Solver):
+class ProjectedSubgradient(FirstOrderSolver):
     """Projected subgradient on ``M`` with the Weinberger–Saul active set (JMLR 2009, App. A).
 
     The subgradient is computed over an active list of triplets (margin above
@@ -335,16 +390,16 @@ class ProjectedSubgradient(Solver):
     Options
     -------
     step0 : float or None
-        Initial step; default ``0.1 * |M0| / |G0|`` (Frobenius norms).
+        Initial step; default ``0.1 * |M0| / |G0|`` (Frobenius norms, in the coordinates
+        the run iterates in: the whitened twin's unless ``whiten=False``).
     near, recheck, min_step, check_every : see above; ``check_every`` counts
         iterations between certificate checks (a multiple of ``recheck``).
-    polish : bool or "auto"
-        As for ``fista``.
+    polish, whiten : as for ``fista``.
     """
 
     name = "subgradient"
     defaults = dict(tol=1e-4, step0=None, near=0.5, recheck=15, min_step=1e-10, check_every=105,
-                    max_iter=20_000)
+                    max_iter=20_000, whiten=True)
 
     def _working_objective(self, problem, M, working):
         emb = problem.embed(M)
@@ -353,11 +408,11 @@ class ProjectedSubgradient(Solver):
         pull = (1 - problem.mu) * float(np.sum(problem.pull_matrix * emb.M))
         return pull + problem.mu * float(z[viol].sum()), working.subset(viol)
 
-    def _run(self, problem):
+    def _iterate(self, problem):
         o = self.options
         floor = gap_floor(problem)
         near = o["near"] * problem.margin
-        M = self.initial_metric(problem)
+        M = self._start(problem)
         working = problem.active_set(M, near).triplets
         f_w, viol = self._working_objective(problem, M, working)
         G = problem.gradient_from_weights(viol, np.ones(len(viol)))
@@ -400,7 +455,7 @@ class ProjectedSubgradient(Solver):
         return self._best[0] if self._best[0] is not None else M, status, it, {"step": step}
 
 
-class StochasticSubgradient(Solver):
+class StochasticSubgradient(FirstOrderSolver):
     """Stochastic minibatch projected subgradient over anchor points, with averaging.
 
     Each step samples ``batch_size`` anchors without replacement, searches impostors
@@ -413,22 +468,24 @@ class StochasticSubgradient(Solver):
     Options
     -------
     batch_size : int (default 64); seed : int or None (default 0);
-    step0 : float or None (default ``0.1 |M0| / |G0|`` from one batch);
+    step0 : float or None (default ``0.1 |M0| / |G0|`` from one batch, in the coordinates
+    iterated in, as for ``subgradient``);
     power : float in (0, 1] (default 0.5); decay_iters : float (default 100);
-    burn_in : int (default 100); check_every : int (default: one epoch, ``n / batch``).
+    burn_in : int (default 100); check_every : int (default: one epoch, ``n / batch``);
+    whiten : as for ``fista`` (the minibatches are drawn from the seed either way).
     """
 
     name = "stochastic"
     defaults = dict(tol=1e-3, batch_size=64, seed=0, step0=None, power=0.5, decay_iters=100.0,
-                    burn_in=100, check_every=None, max_iter=20_000)
+                    burn_in=100, check_every=None, max_iter=20_000, whiten=True)
 
-    def _run(self, problem):
+    def _iterate(self, problem):
         o = self.options
         floor = gap_floor(problem)
         rng = np.random.default_rng(o["seed"])
         b = int(min(max(1, o["batch_size"]), problem.n))
         scale = problem.n / b
-        M = self.initial_metric(problem)
+        M = self._start(problem)
         pull = (1 - problem.mu) * problem.pull_matrix
 
         def batch_gradient(M):

@@ -66,7 +66,8 @@ class HybridSolver(Solver):
 
     def _run(self, problem):
         o = self.options
-        fista_opts = {"stall_rtol": o["stall_rtol"], "gamma_min": o["warm_gamma"], "check_every": 25}
+        # the phase whitens itself below (option ``whiten``): fista must not do it again
+        fista_opts = {"stall_rtol": o["stall_rtol"], "gamma_min": o["warm_gamma"], "check_every": 25, "whiten": False}
         if o["warm_start"] is None and o["warm_iters"] is not None:
             fista_opts["max_iter"] = o["warm_iters"]
         fista_opts.update(o["fista_options"] or {})
