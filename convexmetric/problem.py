@@ -466,11 +466,13 @@ class LMNNProblem:
         coordinates). Metrics map back by ``M = W M' W^T`` and there by
         ``M' = W^-1 M W^-T``. A first-order method sees the pull term as ``tr(M')`` here, so
         features on very different scales no longer slow it (``band-ipm``'s first phase).
+        With one metric per class, ``P`` is the sum of the classes' pull matrices and every
+        class metric maps with the same ``W`` (each class's own pull matrix is not the
+        identity there, but the features' scales are gone).
         """
         import copy
-        if self.n_metrics != 1:
-            raise ValueError("pull_whitened needs one metric (one pull matrix)")
-        w, V = np.linalg.eigh(self.pull_matrix)
+        P = self.pull_matrix if self.n_metrics == 1 else self.pull_matrix.sum(axis=0)
+        w, V = np.linalg.eigh(P)
         top = max(float(w[-1]), 1e-300)
         kept = w > 1e-12 * top
         # times c, with c^2 * rank(P) = margin * pairs: the twin is its own normalized() twin
@@ -481,10 +483,15 @@ class LMNNProblem:
             twin.__dict__.pop(key, None)
         twin.X = (self.X - self.X.mean(0)) @ W  # centred first: a constant feature adds no rounding
         twin.X.setflags(write=False)
-        twin.pull_matrix = _laplacian_product(twin.X, self._pull_a, self._pull_b, np.ones(self._pull_a.size))
-        twin.pull_matrix.setflags(write=False)
+        if self.n_metrics == 1:  # (one metric per class: _check_pull_rank builds the stack from X)
+            twin.pull_matrix = _laplacian_product(twin.X, self._pull_a, self._pull_b, np.ones(self._pull_a.size))
+            twin.pull_matrix.setflags(write=False)
         twin._check_pull_rank()
         return twin, W
+
+    def has_pull(self) -> bool:
+        """Whether some target difference is not zero (else the pull term is 0 for every metric)."""
+        return bool(np.any(np.asarray(self.pull_matrix) != 0))
 
     def to_normalized(self, M):
         """A metric of this problem in the coordinates of :meth:`normalized`."""

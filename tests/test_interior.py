@@ -208,8 +208,23 @@ def test_pull_whitened_twin_is_the_same_problem(seed):
         lb_twin = twin.certificate(Mt, alpha=alpha, polish=False).lower_bound
         lb = p.certificate(M, alpha=alpha, polish=False).lower_bound
         assert lb_twin == pytest.approx(lb, rel=1e-6, abs=1e-9 * p.objective(M))
-    with pytest.raises(ValueError, match="one metric"):
-        MultiMetricProblem(X, y).pull_whitened()
+    # one metric per class: every class metric maps with the same W, built on the summed pull matrix
+    mp = MultiMetricProblem(X, y, k=p.k, mu=p.mu, margin=p.margin, triplets="all")
+    mtwin, mW = mp.pull_whitened()
+    assert np.array_equal(mtwin.targets, mp.targets) and mtwin.triplets is mp.triplets
+    np.testing.assert_allclose(mtwin.pull_matrix.sum(0), mW.T @ mp.pull_matrix.sum(0) @ mW, atol=1e-8)
+    np.testing.assert_allclose(range_p.T @ mtwin.pull_matrix.sum(0) @ range_p / c2, np.eye(range_p.shape[1]),
+                               atol=1e-5)
+    assert mtwin.data_scale == 1.0
+    for _ in range(2):
+        B = rng.standard_normal((mp.n_metrics, d, d))
+        Mt = B @ B.transpose(0, 2, 1)
+        M = mW @ Mt @ mW.T
+        assert mtwin.objective(Mt) == pytest.approx(mp.objective(M), rel=1e-8)
+        alpha = rng.uniform(size=len(mp.triplets))
+        lb_twin = mtwin.certificate(Mt, alpha=alpha, polish=False).lower_bound
+        lb = mp.certificate(M, alpha=alpha, polish=False).lower_bound
+        assert lb_twin == pytest.approx(lb, rel=1e-6, abs=1e-9 * mp.objective(M))
 
 
 def test_band_ipm_whitened_phase_reports_metrics_in_its_own_coordinates_and_certifies_sooner():

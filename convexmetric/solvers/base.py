@@ -154,13 +154,15 @@ class WhitenedPhase:
 
     @staticmethod
     def applies(problem) -> bool:
-        """One metric, and some target difference not 0 (else there is nothing to whiten)."""
-        return problem.n_metrics == 1 and problem._pull_basis.shape[1] > 0
+        """Some target difference not 0 (else there is nothing to whiten)."""
+        return problem.has_pull()
 
     def to_twin(self, M):
+        """A metric (or a stack of class metrics) of the problem, in the twin's coordinates."""
         return None if M is None else self.W_inv @ M @ self.W_inv.T
 
     def back(self, M):
+        """A metric (or a stack) of the twin, in the problem's coordinates."""
         return self.W @ M @ self.W.T
 
     def callback(self, cb, time_offset: float = 0.0):

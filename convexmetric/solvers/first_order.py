@@ -3,8 +3,8 @@ stochastic minibatch subgradient.
 
 All keep every iterate PSD (eigenvalue clipping), stop on the problem's own certified
 relative gap, and record the certified lower bound in the history when they compute it.
-On one metric they iterate, by default, where the pull matrix is the identity
-(:class:`FirstOrderSolver`).
+They iterate, by default, where the pull matrix (summed over the classes' metrics) is the
+identity (:class:`FirstOrderSolver`).
 """
 from __future__ import annotations
 
@@ -178,12 +178,13 @@ def best_multiple(problem, M0, max_calls: int = 20) -> float:
 
 
 class FirstOrderSolver(Solver):
-    """A solver iterating on ``M`` whose steps depend on the features' scales: on one metric it
-    runs, by default, on :meth:`~convexmetric.LMNNProblem.pull_whitened`.
+    """A solver iterating on ``M`` whose steps depend on the features' scales: it runs, by
+    default, on :meth:`~convexmetric.LMNNProblem.pull_whitened`.
 
     That twin is the same problem after the exact change of variables ``M = W M' W^T``
     (same objective at corresponding metrics, same optimal value, same triplet weights),
-    where the pull matrix is the identity. A gradient or subgradient step is not invariant
+    where the pull matrix is the identity (one metric per class: their sum is, and every
+    class metric maps with the same ``W``). A gradient or subgradient step is not invariant
     to such a change, and on features whose scales differ by orders of magnitude the
     direct iteration crawls (``benchmarks/first_order_whiten.py``). The run starts at the
     same metric either way (the warm start, or the solver's own start, mapped there); the
@@ -193,8 +194,8 @@ class FirstOrderSolver(Solver):
     Option
     ------
     whiten : bool
-        Iterate on the whitened twin (default True; one metric only, and not when every
-        target difference is zero).
+        Iterate on the whitened twin (default True; not when every target difference is
+        zero).
     """
 
     def _start(self, problem) -> np.ndarray:

@@ -74,7 +74,8 @@ class HybridSolver(Solver):
         warm_time = o["warm_time"] if o["time_limit"] is None else min(o["warm_time"], o["time_limit"])
         # inner solvers see the normalised problem: hand them the warm start in its coordinates
         M0 = None if o["warm_start"] is None else self.initial_metric(problem)
-        wp = WhitenedPhase(problem) if o["whiten"] and WhitenedPhase.applies(problem) else None
+        one = problem.n_metrics == 1  # one metric a class: not measured for hybrid, left as before
+        wp = WhitenedPhase(problem) if o["whiten"] and one and WhitenedPhase.applies(problem) else None
         if wp is not None:  # from the Euclidean metric, or the warm start, mapped there
             M0 = wp.to_twin(self.initial_metric(problem) if M0 is None else M0)
         warm = AcceleratedSmoothed(tol=o["warm_tol"], time_limit=warm_time, warm_start=M0, certify=False,
