@@ -211,8 +211,9 @@ class FirstOrderSolver(Solver):
             return self._iterate(problem)
         o = self.options
         wp = WhitenedPhase(problem)
-        offset = self.elapsed()
-        inner = type(self)(**{**o, "whiten": False, "certify": False, "warm_start": wp.to_twin(self._start(problem)),
+        start = wp.to_twin(self._start(problem))
+        offset = self.elapsed()  # the inner run's clock starts here: its records are shifted by it
+        inner = type(self)(**{**o, "whiten": False, "certify": False, "warm_start": start,
                               "callback": wp.callback(o["callback"], offset),
                               "time_limit": None if o["time_limit"] is None else max(self.remaining(), 1e-3)})
         res = inner.solve(wp.twin)
