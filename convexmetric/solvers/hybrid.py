@@ -66,24 +66,22 @@ class HybridSolver(Solver):
 
     def _run(self, problem):
         o = self.options
-        # the phase whitens itself below (option ``whiten``): fista must not do it again
-        fista_opts = {"stall_rtol": o["stall_rtol"], "gamma_min": o["warm_gamma"], "check_every": 25, "whiten": False}
+        # fista runs on the pull-whitened twin itself (its option whiten); one metric a class:
+        # not measured for hybrid, left unwhitened
+        whiten = bool(o["whiten"] and problem.n_metrics == 1 and WhitenedPhase.applies(problem))
+        fista_opts = {"stall_rtol": o["stall_rtol"], "gamma_min": o["warm_gamma"], "check_every": 25, "whiten": whiten}
         if o["warm_start"] is None and o["warm_iters"] is not None:
             fista_opts["max_iter"] = o["warm_iters"]
         fista_opts.update(o["fista_options"] or {})
         warm_time = o["warm_time"] if o["time_limit"] is None else min(o["warm_time"], o["time_limit"])
-        # inner solvers see the normalised problem: hand them the warm start in its coordinates
-        M0 = None if o["warm_start"] is None else self.initial_metric(problem)
-        one = problem.n_metrics == 1  # one metric a class: not measured for hybrid, left as before
-        wp = WhitenedPhase(problem) if o["whiten"] and one and WhitenedPhase.applies(problem) else None
-        if wp is not None:  # from the Euclidean metric, or the warm start, mapped there
-            M0 = wp.to_twin(self.initial_metric(problem) if M0 is None else M0)
+        # inner solvers see the normalised problem: hand them the warm start in its coordinates;
+        # whitened, the phase starts at the Euclidean metric itself (as measured), not its best multiple
+        M0 = self.initial_metric(problem) if o["warm_start"] is not None or whiten else None
         warm = AcceleratedSmoothed(tol=o["warm_tol"], time_limit=warm_time, warm_start=M0, certify=False,
-                                   verbose=o["verbose"], callback=o["callback"] if wp is None
-                                   else wp.callback(o["callback"]), **fista_opts)
-        first = warm.solve(problem if wp is None else wp.twin)
-        duals, M_first = (warm.duals, first.M) if wp is None else (wp.portable(warm.duals), wp.back(first.M))
-        self.duals.extend(duals)  # the first phase's best dual bounds any stop
+                                   verbose=o["verbose"], callback=o["callback"], **fista_opts)
+        first = warm.solve(problem)
+        M_first = first.M
+        self.duals.extend(warm.duals)  # the first phase's best dual bounds any stop
         for rec in first.history:
             self.history.append({**rec, "phase": "fista"})
         self._best = (M_first, first.fun)
