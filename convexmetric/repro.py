@@ -166,7 +166,9 @@ PROTOCOLS = {
     "letters": Protocol("letters", 10, solver="fista", solver_options={"tol": 1e-3, "time_limit": 110},
                         multi_solver="fista", multi_options={"tol": 1e-3, "time_limit": 100},
                         fast_train=1500, fast_test=1000, fast_splits=1),
-    "isolet": Protocol("isolet", 1, pca_dims=172, fixed_split=True, solver="fista",
+    # auto: band-ipm at d = 172, certified to 1e-3 (measured: 186 s, gap 7.4e-4; FISTA stopped
+    # at its 240 s limit with 1.1e-2). Multi-metric: FISTA (26 blocks), reported with its gap
+    "isolet": Protocol("isolet", 1, pca_dims=172, fixed_split=True, solver="auto",
                        solver_options={"tol": 1e-3, "time_limit": 240}, multi_solver="fista",
                        multi_options={"tol": 1e-3, "time_limit": 400}, fast_train=1000, fast_test=500,
                        fast_splits=1),
