@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 #: Seconds between the parent's checks for a result, Ctrl-C and the deadline.
 POLL_SECONDS = 0.02
 
+#: Seconds the parent waits for a child whose pipe closed without a result to exit.
+REAP_SECONDS = 5.0
+
 
 class DeadlineExceeded(Exception):
     """The call was still running at its deadline; the child was killed."""
@@ -82,6 +85,9 @@ def run_stoppable(fn, timeout: float | None = None):
         try:
             status, payload = recv.recv()
         except EOFError:
+            # the pipe reads EOF as soon as the child's end closes, which can be before the
+            # child is reaped: wait for it, so that the message has its exit code
+            proc.join(REAP_SECONDS)
             raise ChildFailed(f"the backend process died (exit code {proc.exitcode})") from None
     except BaseException:
         proc.kill()

@@ -22,6 +22,18 @@ def test_child_returns_its_result_and_reports_its_failures():
         run_stoppable(lambda: os._exit(3))
 
 
+def _close_pipe_then_exit():
+    os.closerange(3, 4096)   # the result pipe closes here: the parent reads EOF before the child exits
+    time.sleep(0.5)
+    os._exit(3)
+
+
+def test_a_child_that_closes_its_pipe_before_exiting_is_reported_with_its_exit_code():
+    """Under load the parent could read EOF before the child was reaped (CI once saw ``exit code None``)."""
+    with pytest.raises(ChildFailed, match="exit code 3"):
+        run_stoppable(_close_pipe_then_exit)
+
+
 def test_child_is_killed_at_its_deadline():
     t = time.perf_counter()
     with pytest.raises(DeadlineExceeded):
