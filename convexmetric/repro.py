@@ -719,7 +719,7 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
                 if progress:
                     print(msg, file=sys.stderr, flush=True)
         walls[name] = time.perf_counter() - t0
-    kept_records, order = _earlier_results(out_dir, datasets, seed=seed, fast=fast)
+    kept_records, order = _earlier_results(out_dir, datasets, methods, seed=seed, fast=fast)
     reference = reference or _default_reference(home)
     order = list(dict.fromkeys(list(order) + list(datasets)))    # the earlier table's, then new data sets
     rows = summarize(out_dir, datasets, methods, fast, n_splits, reference, seed=seed, kept_records=kept_records,
@@ -734,14 +734,15 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
     return rows
 
 
-def _earlier_results(out_dir, datasets, *, seed: int, fast: bool):
-    """``(records, order)``: other data sets' split records from the summary files in ``out_dir``.
+def _earlier_results(out_dir, datasets, methods=None, *, seed: int, fast: bool):
+    """``(records, order)``: the split records of other rows from the summary files in ``out_dir``.
 
-    The summaries grow one data set at a time (MNIST alone takes an hour): a run rewrites
-    the rows of its own data sets and keeps the others' split records (``splits.csv``,
-    from which their rows are recomputed), provided they were made with the same base
-    seed and mode (``run.json``). ``order`` lists every data set of the earlier table in
-    its order. Anything unreadable is reported and dropped, never guessed.
+    The summaries grow one data set (or method) at a time (MNIST alone takes an hour): a
+    run rewrites the rows of its own data sets and methods (default: every method) and
+    keeps every other row's split records (``splits.csv``, from which those rows are
+    recomputed), provided they were made with the same base seed and mode (``run.json``).
+    ``order`` lists every data set of the earlier table in its order. Anything unreadable
+    is reported and dropped, never guessed.
     """
     out_dir = Path(out_dir)
     meta, table = out_dir / "run.json", out_dir / "splits.csv"
@@ -763,13 +764,16 @@ def _earlier_results(out_dir, datasets, *, seed: int, fast: bool):
                        "written", out_dir, exc)
         return [], []
     order = list(dict.fromkeys(r["dataset"] for r in every))
-    return [r for r in every if r["dataset"] not in datasets], order
+    redone = set(METHODS if methods is None else methods)
+    return [r for r in every if not (r["dataset"] in datasets and r["method"] in redone)], order
 
 
 def _in_table_order(order, items):
-    """``items`` (rows or split records) with their data sets in ``order``; stable, so methods and
-    splits keep theirs. ``splits.csv`` is written in this order too, so the next run reads it back."""
-    return sorted(items, key=lambda r: order.index(r["dataset"]))
+    """``items`` (rows or split records) with their data sets in ``order`` and their methods in the
+    order of :data:`METHODS`; stable, so splits keep theirs. ``splits.csv`` is written in this order
+    too, so the next run reads it back."""
+    rank = {m: i for i, m in enumerate(METHODS)}
+    return sorted(items, key=lambda r: (order.index(r["dataset"]), rank[r["method"]]))
 
 
 def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, seed=0, kept_records=(), order=None):
@@ -869,8 +873,11 @@ def write_outputs(out_dir, rows, args, walls, total):
     if notes:
         lines += ["", "Data notes:"] + notes
     if args.get("kept_from_earlier_runs"):
+        computed = ", ".join(args["datasets"])
+        if set(args["methods"]) != set(METHODS):
+            computed += f" ({', '.join(METHODS[m] for m in METHODS if m in args['methods'])})"
         lines += ["", f"Rows of {', '.join(args['kept_from_earlier_runs'])} were kept from an earlier run's "
-                  f"summary files (same seed and mode); this run computed {', '.join(args['datasets'])}."]
+                  f"summary files (same seed and mode); this run computed {computed}."]
     lines += ["", "Rows more than 1 point from the paper are discussed, with evidence, in "
               "`paper_repro/README.md` (from `paper_repro/explain_differences.py`)."]
     (out_dir / "table1.md").write_text("\n".join(lines) + "\n")
