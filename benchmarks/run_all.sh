@@ -27,3 +27,4 @@ python benchmarks/blas_threads_first_order.py > benchmarks/blas_threads_first_or
 python benchmarks/zero_optimum_bound.py --against 59dc5a3 > benchmarks/zero_optimum_bound.txt
 python benchmarks/psd_factor.py --against 18321be > benchmarks/psd_factor.txt
 python benchmarks/first_order_whiten.py > benchmarks/first_order_whiten.txt
+python benchmarks/pass_workers.py --against 3a44587 > benchmarks/pass_workers.txt

@@ -20,7 +20,9 @@ target and ``D_il`` the one to the impostor. For a block ``B`` of anchors the pa
 Points are processed in class-sorted order, so the same-class candidates of a run of
 anchors are one contiguous slab of columns, blanked by a slice. Blocks are shared
 among worker threads (NumPy releases the GIL in products and reductions), each with a
-one-thread BLAS, so both cores stay busy in the per-entry work as well.
+one-thread BLAS, so both cores stay busy in the per-entry work as well. Each block keeps
+its own sums, added up in block order at the end, so a pass gives the same bits for any
+number of workers and however the threads are scheduled.
 
 Memory is bounded by ``block_bytes`` per worker (the block's distance and mask arrays)
 plus the candidates it keeps; nothing is of the size of the triplet set.
@@ -159,23 +161,50 @@ def _block_buffers(nb, m, dtype):
 
 
 class _Accumulator:
-    """One worker's running sums (no locking: each worker owns one)."""
+    """One task's sums, so that a pass adds them up in task order whoever ran the task.
 
-    def __init__(self, n, k, d, gradient):
+    The rows a task owns (its block of anchors) are written straight into the pass's
+    shared arrays ``c``, ``deg`` and ``WX``: no two tasks own a row, so those entries do
+    not depend on the workers. Everything else a task adds to (the scalars, the degree of
+    the impostor columns it touches, the band, the kept pairs, the scale profile) stays
+    here until :func:`_finish` sums the tasks in order, so the pass's floating-point
+    result is the same bits for any number of workers and any thread timing.
+    """
+
+    def __init__(self, shared):
         self.loss = 0.0
         self.hinge = 0.0
         self.n_active = 0
         self.weight_sum = 0.0
         self.n_candidates = 0
-        self.c = np.zeros((n, k))
-        self.deg = np.zeros(n) if gradient else None          # row + column sums of W
-        self.WX = np.zeros((n, d)) if gradient else None       # (W + W^T) X
+        self.c = shared.c                   # (n, k), this task's rows only
+        self.deg = shared.deg               # row sums of W, this task's rows only
+        self.WX = shared.WX                 # W X, this task's rows only
+        self.column_deg = []                # (columns, column sums of W) per chunk
         self.band = []
         self.pairs = []
-        self.n_pairs = 0
+        self.pair_budget = shared           # the pass-wide count of kept pairs
         self.profile_pos = np.zeros(2)
         self.profile_count = 0
         self.profile_delta = 0.0
+
+
+class _PassArrays:
+    """The arrays of a pass that tasks write by rows, and the pass-wide count of kept pairs."""
+
+    def __init__(self, n, k, d, gradient, max_pairs):
+        self.c = np.zeros((n, k))
+        self.deg = np.zeros(n) if gradient else None
+        self.WX = np.zeros((n, d)) if gradient else None
+        self.max_pairs = max_pairs
+        self.n_pairs = 0
+        self._lock = threading.Lock()
+
+    def keep(self, count: int) -> bool:
+        """Count ``count`` more kept pairs; False once the pass holds more than ``max_pairs``."""
+        with self._lock:
+            self.n_pairs += count
+            return self.n_pairs <= self.max_pairs
 
 
 @dataclass(frozen=True)
@@ -255,7 +284,7 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         NumPy arrays and so are the outputs. Default: NumPy, by the sparse form above.
     max_pairs : int, optional
         Largest working set returned (default :data:`MAX_KEPT_PAIRS`); memory for the
-        kept pairs stays within about ``16 * max_pairs`` bytes per worker thread.
+        kept pairs stays within about ``16 * max_pairs`` bytes (counted over the whole pass).
     """
     max_pairs = MAX_KEPT_PAIRS if max_pairs is None else int(max_pairs)
     if backend is not None and not _is_numpy(backend):
@@ -330,38 +359,40 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         workers = 1 if entries < PARALLEL_MIN_ENTRIES else default_workers()
     n_workers = max(1, min(int(workers), len(tasks)))
 
-    def run(task, acc):
+    shared = _PassArrays(n, k, d, gradient, max_pairs)
+
+    def run(task):
         kind, rows_or_a, l = task
+        acc = _Accumulator(shared)
         if kind == "block":
             rws, r_loc, l = _block_candidates(rows_or_a, acc, ctx)
         else:
             rws, r_loc = np.unique(rows_or_a, return_inverse=True)
         if l is not None and l.size:
             _candidate_terms(rws, r_loc, l, acc, ctx, check_radius=kind == "block")
+        return acc
 
     if n_workers == 1:
-        acc = _Accumulator(n, k, d, gradient)
-        for task in tasks:
-            run(task, acc)
-        acc_list = [acc]
-    else:
+        acc_list = [run(task) for task in tasks]
+    else:   # tasks are handed out as workers free up; their sums are kept per task, in task order
         from threadpoolctl import threadpool_limits
         lock = threading.Lock()
-        queue = iter(tasks)
+        queue = iter(enumerate(tasks))
+        acc_list = [None] * len(tasks)
 
         def work():
-            acc = _Accumulator(n, k, d, gradient)
             while True:
                 with lock:
-                    task = next(queue, None)
+                    i, task = next(queue, (None, None))
                 if task is None:
-                    return acc
-                run(task, acc)
+                    return
+                acc_list[i] = run(task)
 
         with threadpool_limits(1, user_api="blas"):
             pool = _worker_pool(n_workers)
-            acc_list = [f.result() for f in [pool.submit(work) for _ in range(n_workers)]]
-    res = _finish(acc_list, order, Xs, gradient, want_band, n, k)
+            for f in [pool.submit(work) for _ in range(n_workers)]:
+                f.result()
+    res = _finish(acc_list, shared, order, Xs, gradient, want_band, n, k)
     if scales is not None:
         # counts and delta sums of the triplets active at each grid point: those with j > g, plus delta >= 0
         cnt = sum(np.asarray(a.profile_count, dtype=np.float64) * np.ones(scales.size + 1) for a in acc_list)
@@ -371,7 +402,7 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
         suffix_d = np.cumsum(dsum[::-1])[::-1][1:] + pos[1]
         res.scale_profile = (scales, suffix_c, suffix_d)
     if keep_pairs is not None:
-        res.n_pairs = sum(acc.n_pairs for acc in acc_list)
+        res.n_pairs = shared.n_pairs
         res.pairs = _pairs_out([p for acc in acc_list for p in acc.pairs], order, keep_pairs, res.n_pairs,
                                max_pairs)
     return res
@@ -428,8 +459,7 @@ def _chunk_terms(rows, r_loc, l, acc, c, check_radius):
             a, l, r_loc, D = a[keep], l[keep], r_loc[keep], D[keep]
         if c["keep_pairs"] is not None:
             near = np.flatnonzero(D < c["tmax"][a] + margin + c["keep_pairs"])
-            acc.n_pairs += near.size
-            if acc.n_pairs <= c["max_pairs"]:
+            if acc.pair_budget.keep(near.size):
                 acc.pairs.append((a[near], l[near]))
             elif acc.pairs:                   # over the cap: no working set this pass
                 acc.pairs = []
@@ -462,13 +492,13 @@ def _chunk_terms(rows, r_loc, l, acc, c, check_radius):
             l_nz, W_nz, r_nz = l[nz], W[nz], r_loc[nz]
             Xs = c["Xs"]
             acc.deg[rows] += np.bincount(r_nz, W_nz, minlength=nb)
-            # W X for the block's rows and W^T X_B for the columns it touches, as sparse products
+            # W X for the block's rows as a sparse product; the columns need only their
+            # degrees (W^T X enters the gradient as the transpose of X^T W X, see _finish)
             ucols, inv = np.unique(l_nz, return_inverse=True)
-            acc.deg[ucols] += np.bincount(inv, W_nz, minlength=ucols.size)
+            acc.column_deg.append((ucols, np.bincount(inv, W_nz, minlength=ucols.size)))
             indptr = np.searchsorted(r_nz, np.arange(nb + 1))
             Wb = sp.csr_matrix((W_nz, inv, indptr), shape=(nb, ucols.size))
             acc.WX[rows] += Wb @ Xs[ucols]
-            acc.WX[ucols] += Wb.T @ Xs[rows]
 
 
 def _is_numpy(xp) -> bool:
@@ -613,29 +643,34 @@ def _pairs_out(parts, order, slack, count, max_pairs):
     return PairSet(a, l, order, float(slack))
 
 
-def _finish(accs, order, Xs, gradient, want_band, n, k) -> PassResult:
-    first = accs[0]
-    for other in accs[1:]:
-        first.loss += other.loss
-        first.hinge += other.hinge
-        first.n_active += other.n_active
-        first.weight_sum += other.weight_sum
-        first.n_candidates += other.n_candidates
-        first.c += other.c
+def _finish(accs, shared, order, Xs, gradient, want_band, n, k) -> PassResult:
+    """Sum the tasks' parts in task order (the same bits for any workers and timing)."""
+    loss = hinge = weight_sum = 0.0
+    n_active = n_candidates = 0
+    band = []
+    deg = shared.deg
+    for acc in accs:
+        loss += acc.loss
+        hinge += acc.hinge
+        weight_sum += acc.weight_sum
+        n_active += acc.n_active
+        n_candidates += acc.n_candidates
+        band += acc.band
         if gradient:
-            first.deg += other.deg
-            first.WX += other.WX
-        first.band += other.band
+            for cols, sums in acc.column_deg:
+                deg[cols] += sums
     c = np.empty((n, k))
-    c[order] = first.c
+    c[order] = shared.c
     imp = None
     if gradient:
-        LX = first.deg[:, None] * Xs - first.WX        # (diag(deg) - W - W^T) X, sorted order
+        # X^T (diag(deg) - W - W^T) X with deg the row plus column sums of W: X^T W^T X is
+        # the transpose of X^T W X, so (diag(deg) - 2 W) X followed by the symmetric part
+        LX = deg[:, None] * Xs - 2.0 * shared.WX
         imp = Xs.T @ LX
         imp = 0.5 * (imp + imp.T)
-    return PassResult(loss=first.loss, hinge=first.hinge, n_active=first.n_active, weight_sum=first.weight_sum,
-                      target_weights=c, impostor_matrix=imp, band=_band_out(first.band, order) if want_band else None,
-                      n_candidates=first.n_candidates)
+    return PassResult(loss=loss, hinge=hinge, n_active=n_active, weight_sum=weight_sum,
+                      target_weights=c, impostor_matrix=imp, band=_band_out(band, order) if want_band else None,
+                      n_candidates=n_candidates)
 
 
 # -- the two ways a problem visits its triplets ------------------------------------------------
