@@ -165,10 +165,11 @@ class _Accumulator:
 
     The rows a task owns (its block of anchors) are written straight into the pass's
     shared arrays ``c``, ``deg`` and ``WX``: no two tasks own a row, so those entries do
-    not depend on the workers. Everything else a task adds to (the scalars, the degree of
-    the impostor columns it touches, the band, the kept pairs, the scale profile) stays
-    here until :func:`_finish` sums the tasks in order, so the pass's floating-point
-    result is the same bits for any number of workers and any thread timing.
+    not depend on the workers. The degrees of the impostor columns it touches wait here
+    until every earlier task's have been added (:meth:`_PassArrays.done`); the rest (the
+    scalars, the band, the kept pairs, the scale profile) until :func:`_finish` sums the
+    tasks in order. So the pass's floating-point result is the same bits for any number
+    of workers and any thread timing.
     """
 
     def __init__(self, shared):
@@ -190,15 +191,32 @@ class _Accumulator:
 
 
 class _PassArrays:
-    """The arrays of a pass that tasks write by rows, and the pass-wide count of kept pairs."""
+    """The arrays of a pass that tasks write by rows, the impostor columns' degrees added in
+    task order, and the pass-wide count of kept pairs."""
 
     def __init__(self, n, k, d, gradient, max_pairs):
         self.c = np.zeros((n, k))
-        self.deg = np.zeros(n) if gradient else None
+        self.deg = np.zeros(n) if gradient else None             # row sums of W
+        self.column_deg = np.zeros(n) if gradient else None      # column sums of W
         self.WX = np.zeros((n, d)) if gradient else None
         self.max_pairs = max_pairs
         self.n_pairs = 0
         self._lock = threading.Lock()
+        self._waiting = {}          # finished tasks whose column degrees wait for earlier tasks
+        self._next = 0
+
+    def done(self, index: int, acc) -> None:
+        """Task ``index`` has finished: add the column degrees of every finished task up to the
+        first unfinished one, in task order. Only tasks that finished ahead of an earlier one
+        hold theirs meanwhile (a few blocks' worth), not the whole pass."""
+        with self._lock:
+            self._waiting[index] = acc
+            while self._next in self._waiting:
+                ready = self._waiting.pop(self._next)
+                for cols, sums in ready.column_deg:
+                    self.column_deg[cols] += sums
+                ready.column_deg = []
+                self._next += 1
 
     def keep(self, count: int) -> bool:
         """Count ``count`` more kept pairs; False once the pass holds more than ``max_pairs``."""
@@ -361,8 +379,8 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
 
     shared = _PassArrays(n, k, d, gradient, max_pairs)
 
-    def run(task):
-        kind, rows_or_a, l = task
+    def run(index):
+        kind, rows_or_a, l = tasks[index]
         acc = _Accumulator(shared)
         if kind == "block":
             rws, r_loc, l = _block_candidates(rows_or_a, acc, ctx)
@@ -370,23 +388,24 @@ def sweep(Z, t, labels, margin, *, X=None, gamma: float = 0.0, slack: float | No
             rws, r_loc = np.unique(rows_or_a, return_inverse=True)
         if l is not None and l.size:
             _candidate_terms(rws, r_loc, l, acc, ctx, check_radius=kind == "block")
+        shared.done(index, acc)
         return acc
 
     if n_workers == 1:
-        acc_list = [run(task) for task in tasks]
+        acc_list = [run(i) for i in range(len(tasks))]
     else:   # tasks are handed out as workers free up; their sums are kept per task, in task order
         from threadpoolctl import threadpool_limits
         lock = threading.Lock()
-        queue = iter(enumerate(tasks))
+        queue = iter(range(len(tasks)))
         acc_list = [None] * len(tasks)
 
         def work():
             while True:
                 with lock:
-                    i, task = next(queue, (None, None))
-                if task is None:
+                    i = next(queue, None)
+                if i is None:
                     return
-                acc_list[i] = run(task)
+                acc_list[i] = run(i)
 
         with threadpool_limits(1, user_api="blas"):
             pool = _worker_pool(n_workers)
@@ -648,7 +667,6 @@ def _finish(accs, shared, order, Xs, gradient, want_band, n, k) -> PassResult:
     loss = hinge = weight_sum = 0.0
     n_active = n_candidates = 0
     band = []
-    deg = shared.deg
     for acc in accs:
         loss += acc.loss
         hinge += acc.hinge
@@ -656,15 +674,13 @@ def _finish(accs, shared, order, Xs, gradient, want_band, n, k) -> PassResult:
         n_active += acc.n_active
         n_candidates += acc.n_candidates
         band += acc.band
-        if gradient:
-            for cols, sums in acc.column_deg:
-                deg[cols] += sums
     c = np.empty((n, k))
     c[order] = shared.c
     imp = None
     if gradient:
         # X^T (diag(deg) - W - W^T) X with deg the row plus column sums of W: X^T W^T X is
         # the transpose of X^T W X, so (diag(deg) - 2 W) X followed by the symmetric part
+        deg = shared.deg + shared.column_deg
         LX = deg[:, None] * Xs - 2.0 * shared.WX
         imp = Xs.T @ LX
         imp = 0.5 * (imp + imp.T)
