@@ -20,9 +20,10 @@ target and ``D_il`` the one to the impostor. For a block ``B`` of anchors the pa
 Points are processed in class-sorted order, so the same-class candidates of a run of
 anchors are one contiguous slab of columns, blanked by a slice. Blocks are shared
 among worker threads (NumPy releases the GIL in products and reductions), each with a
-one-thread BLAS, so both cores stay busy in the per-entry work as well. Each block keeps
-its own sums, added up in block order at the end, so a pass gives the same bits for any
-number of workers and however the threads are scheduled.
+one-thread BLAS, so both cores stay busy in the per-entry work as well. Each block writes
+only its own anchors' rows and keeps its other sums, which are added up in block order,
+so a pass gives the same bits for any number of workers and however the threads are
+scheduled.
 
 Memory is bounded by ``block_bytes`` per worker (the block's distance and mask arrays)
 plus the candidates it keeps; nothing is of the size of the triplet set.
