@@ -379,6 +379,64 @@ def bal_targets_rows():
         print(f"| {k} | {_mean_se(err)[0]} | {gap.max():.0e} |", flush=True)
 
 
+def _tie_rule_errors(Xtr, ytr, Xte, yte, M, rng, draws=5):
+    """3-NN test error (%) in the metric ``M`` under five ways of settling ties (bal-tie-rules)."""
+    from convexmetric.classify import nearest_by_distance_then_index, sq_dist_blocks, vote_with_tie_breaking
+    classes, codes = np.unique(ytr, return_inverse=True)
+    D = np.vstack([block for _, block in sq_dist_blocks(Xtr, codes, Xte, M)])   # the table's distances
+    rows = np.arange(len(D))
+
+    def error(pred_codes):
+        return 100 * np.mean(classes[pred_codes] != yte)
+
+    nb = nearest_by_distance_then_index(D, 3)
+    table = vote_with_tie_breaking(codes[nb], classes.size)
+    counts = np.zeros((len(D), classes.size))
+    for j in range(3):
+        np.add.at(counts, (rows, codes[nb[:, j]]), 1)
+    reverse = D.shape[1] - 1 - nearest_by_distance_then_index(D[:, ::-1], 3)
+    third = np.take_along_axis(D, nb[:, 2:], 1)
+    within = D <= third + 1e-9 * np.abs(third) + 1e-12       # every point tied with the 3rd
+    votes = np.stack([(within & (codes == c)).sum(1) for c in range(classes.size)], 1)
+    unique_top = (votes == votes.max(1, keepdims=True)).sum(1) == 1
+    jitter = [error(vote_with_tie_breaking(codes[nearest_by_distance_then_index(
+        D + rng.uniform(0, 1e-7, D.shape) * np.abs(third), 3)], classes.size)) for _ in range(draws)]
+    return [error(table), error(counts.argmax(1)), error(vote_with_tie_breaking(codes[reverse], classes.size)),
+            error(np.where(unique_top, votes.argmax(1), table)), float(np.mean(jitter))]
+
+
+def bal_tie_rules_rows():
+    """bal: Euclidean 3-NN and LMNN's certified optimum under other ways of settling ties at test time."""
+    from convexmetric.repro import PAPER_COLUMN, PAPER_ROW, read_paper
+    paper = read_paper()
+    n_splits = 30
+    print("\n## bal: the test-time tie rules\n")
+    print("With integer features many training points lie at the same distance from a test point, in "
+          "the Euclidean metric and in the optimum (about I + 2 v v^T, `bal-stretch`). 3-NN test error (%) "
+          f"± its standard error over the first {n_splits} splits, Euclidean and in the table's LMNN metric "
+          "(the certified optimum), with ties settled: *table* as the table does (distances tied by training "
+          "index, a tied vote by dropping the farthest neighbour); *vote to smallest label* (a tied vote "
+          "goes to the first class); *reverse index* (distances tied by the reverse training order); *all "
+          "tied with the 3rd vote* (every training point within 1e-9 of the 3rd distance votes, a tied vote "
+          "as the table's); *at random* (distances perturbed by at most 1e-7 of the 3rd, mean of 5 draws). "
+          f"Paper: kNN Euclidean {paper[('knn_euclidean', PAPER_COLUMN['bal'])]:.2f}, LMNN "
+          f"{paper[(PAPER_ROW['lmnn'], PAPER_COLUMN['bal'])]:.2f}.\n")
+    print("| metric | table | vote to smallest label | reverse index | all tied with the 3rd vote | at random |")
+    print("|---|---|---|---|---|---|")
+    raw, rng = load_raw("bal"), np.random.default_rng(0)
+    cells = {"Euclidean": [], "LMNN optimum": []}
+    for split in range(n_splits):
+        data = table_split("bal", split, raw)
+        (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
+        _, sol = data.single()
+        for name, M in (("Euclidean", np.eye(Xtr.shape[1])), ("LMNN optimum", sol.M)):
+            errs = _tie_rule_errors(Xtr, ytr, Xte, yte, M, rng)
+            assert errs[0] == 100 * knn_error(Xtr, ytr, Xte, yte, M), "the table's rule must be knn_error's"
+            cells[name].append(errs)
+    for name, errs in cells.items():
+        print(f"| {name} | " + " | ".join(_mean_se(errs)) + " |", flush=True)
+
+
 def yfaces_rows():
     """yFaces' energy and SVM rows: the metric and the SVM settings they depend on."""
     from sklearn.svm import SVC
@@ -1644,6 +1702,7 @@ SECTIONS = {
     "bal-more-passes": bal_more_passes_rows,
     "bal-subsets": bal_subsets_rows,
     "bal-targets": bal_targets_rows,
+    "bal-tie-rules": bal_tie_rules_rows,
     "wine": wine_rows,
     "wine-other": wine_other_rows,
     "wine-subsets": lambda: subset_rows("wine", 152, ("knn_euclidean", "knn_lda"), 12, 100),
