@@ -258,6 +258,11 @@ def subset_rows(name, n_keep, methods, n_subsets, n_splits):
           + " |")
 
 
+def fresh_subset(n_points, n_keep, split):
+    """The ``n_keep`` of ``n_points`` rows that split ``split`` draws for itself (seed 1000 + split)."""
+    return np.sort(np.random.default_rng(1000 + split).choice(n_points, n_keep, replace=False))
+
+
 def fresh_subset_rows(name, n_keep, n_splits):
     """Every method with a new random ``n_keep``-point subset for each split, against the full file."""
     from convexmetric.repro import METHODS, PAPER_COLUMN, PAPER_ROW, read_paper
@@ -272,7 +277,7 @@ def fresh_subset_rows(name, n_keep, n_splits):
     print("|---|---|---|---|")
     errs = []
     for s in range(n_splits):
-        keep = np.sort(np.random.default_rng(1000 + s).choice(len(y), n_keep, replace=False))
+        keep = fresh_subset(len(y), n_keep, s)
         data = SplitData(proto, *make_split(proto, (X[keep], y[keep]), s, 0, False))
         errs.append([run_method(m, data)["error"] for m in METHODS])
     for m, cell in zip(METHODS, _mean_se(errs)):
@@ -478,8 +483,7 @@ def _mapped_errors(name, feature_map, n_splits, n_keep=None):
     proto, (X, y) = PROTOCOLS[name], load_raw(name)
     errs, gaps = [], []
     for split in range(n_splits):
-        keep = (np.arange(len(y)) if n_keep is None
-                else np.sort(np.random.default_rng(1000 + split).choice(len(y), n_keep, replace=False)))
+        keep = np.arange(len(y)) if n_keep is None else fresh_subset(len(y), n_keep, split)
         Xtr, ytr, Xte, yte = make_split(proto, (X[keep], y[keep]), split, 0, False)
         Xtr, Xte = feature_map(np.asarray(Xtr, float), np.asarray(Xte, float))
         data = SplitData(proto, Xtr, ytr, Xte, yte)
