@@ -24,6 +24,12 @@ warning naming the file. A run with another seed or other options therefore comp
 its own results instead of reporting stale ones. Caches written before the key existed
 (``cache/<dataset>/<split>/...``) are ignored, not deleted.
 
+The key does not hold the code, so a cached result survives an edit of the package
+(a long run can resume after a fix to its reporting). Each record stores which code computed
+it instead: :func:`code_fingerprint`, a hash of the package's Python sources. A run that reads
+results computed by other code says so (a warning, and a line under the table);
+``--recompute`` recomputes those results, and the single-metric solutions kept beside them.
+
 Protocol (the paper's, see ``shared/reference/README.md``): k = 3, mu = 0.5, 70/30
 random splits (100 for bal, wine, iris and oFaces; 10 for letters, 20news and yFaces),
 fixed splits for MNIST and Isolet, PCA before LMNN where the paper used it: MNIST
@@ -52,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import json
 import logging
@@ -352,15 +359,19 @@ class SplitData:
     store : path or None
         Folder where the single-metric solution is kept (``single.npz``), so that a
         resumed run does not solve again; with ``key``, the cache key it must match.
+    code : str or None
+        With a ``store``: a kept solution is reused only if this code fingerprint computed
+        it (see :func:`code_fingerprint`); None reuses it whatever code computed it.
     progress : bool
         Show the solvers' progress on standard error.
     """
 
     def __init__(self, proto: Protocol, Xtr, ytr, Xte, yte, *, seed: int = 0, store=None, key=None,
-                 progress: bool = False):
+                 progress: bool = False, code: str | None = None):
         from .datasets import bag_of_words, pca_reduce
         self.proto, self.ytr, self.yte = proto, np.asarray(ytr), np.asarray(yte)
         self.seed, self.store, self.key, self.progress = int(seed), store, key, bool(progress)
+        self.code = code
         if proto.bag_of_words:
             Xtr, Xte = bag_of_words(list(Xtr), list(Xte), proto.bag_of_words, proto.word_weighting)
         self.raw = (Xtr, Xte)
@@ -449,7 +460,7 @@ class SplitData:
         if self._single is None:
             p = self.problem()
             path = None if self.store is None else Path(self.store) / "single.npz"
-            sol = None if path is None else _read_solution(path, self.key)
+            sol = None if path is None else _read_solution(path, self.key, self.code)
             if sol is None:
                 sol = self.solve(p, self.proto.solver, self.proto.solver_options)
                 if path is not None:
@@ -462,14 +473,16 @@ def _write_solution(path: Path, sol: Solution, key) -> None:
     """Keep a solution as ``.npz`` (metric, final metric, record and key as JSON), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    meta = json.dumps({"info": sol.info, "wall_time": sol.wall_time, "cache_key": key}, default=repr)
+    meta = json.dumps({"info": sol.info, "wall_time": sol.wall_time, "cache_key": key, "code": code_fingerprint()},
+                      default=repr)
     with open(tmp, "wb") as fh:
         np.savez(fh, M=sol.M, M_final=sol.M_final, meta=np.array(meta))
     tmp.replace(path)
 
 
-def _read_solution(path: Path, key) -> Solution | None:
-    """The solution kept at ``path`` if it reads and was computed with ``key``'s inputs, else None."""
+def _read_solution(path: Path, key, code: str | None = None) -> Solution | None:
+    """The solution kept at ``path`` if it reads and was computed with ``key``'s inputs (and, given
+    ``code``, by the code of that fingerprint), else None."""
     if not path.is_file():
         return None
     try:
@@ -480,6 +493,10 @@ def _read_solution(path: Path, key) -> Solution | None:
         return None
     if meta.get("cache_key") != key:
         logger.warning("cached solution %s was computed with other inputs; solving again", path)
+        return None
+    if code is not None and meta.get("code") != code:
+        logger.info("cached solution %s was computed by other code (%s, now %s); solving again",
+                    path, meta.get("code"), code)
         return None
     return Solution(M, M_final, meta["info"], float(meta["wall_time"]), cached=True)
 
@@ -625,6 +642,40 @@ def cache_key(name: str, *, seed: int, fast: bool) -> dict:
     return json.loads(json.dumps(key, sort_keys=True, default=repr))  # as it reads back from a record
 
 
+@functools.lru_cache(maxsize=None)
+def code_fingerprint() -> str:
+    """Which code computes a result: 12 hex digits of SHA-256 over the package's Python sources.
+
+    Stored in each cached record, not in the cache key, so that an edit does not orphan a
+    long run's cache; a run says when it reads results computed by other code.
+    """
+    return _source_digest(Path(__file__).resolve().parent)
+
+
+def _source_digest(root: Path) -> str:
+    """SHA-256 (12 hex digits) of every ``.py`` file under ``root``, by relative path and content:
+    any edit, new, removed or renamed file changes it."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix().encode()
+        body = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(rel), rel, len(body)) + body)
+    return digest.hexdigest()[:12]
+
+
+def _other_code(rec: dict) -> str | None:
+    """None if this code computed the cached ``rec``; else the fingerprint of the code that did
+    (``"not recorded"`` for records written before fingerprints)."""
+    return None if rec.get("code") == code_fingerprint() else (rec.get("code") or "not recorded")
+
+
+def _warn_other_code(what: str, counts: dict) -> None:
+    """Say that ``sum(counts.values())`` cached results of ``what`` came from other code, by fingerprint."""
+    logger.warning("%d cached results of %s were computed by other code than this run's (%s) and are reported "
+                   "as they are (code fingerprints: %s); --recompute computes them again", sum(counts.values()),
+                   what, code_fingerprint(), ", ".join(f"{c}: {n}" for c, n in counts.items()))
+
+
 def _key_hash(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -671,16 +722,17 @@ def _write_json(path: Path, obj) -> None:
 
 
 def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=None, reference=None,
-        progress=True, download=False):
+        progress=True, download=False, recompute=False):
     """Run (or resume) the reproduction; return the summary rows.
 
     Results cached under ``out_dir/cache`` with the same inputs (see :func:`cache_key`)
-    are reused; missing, damaged or stale ones are computed. ``download`` fetches
-    missing data files from their public source.
+    are reused; missing, damaged or stale ones are computed. Cached results computed by
+    other code (:func:`code_fingerprint`) are reused with a warning, or with ``recompute``
+    computed again. ``download`` fetches missing data files from their public source.
     """
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
-    walls, keys = {}, {}
+    walls, keys, other_code = {}, {}, {}
     for name in datasets:
         proto = PROTOCOLS[name]
         key = cache_key(name, seed=seed, fast=fast)
@@ -689,8 +741,13 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
         splits = n_splits or (proto.fast_splits if fast else proto.n_splits)
         raw = None
         t0 = time.perf_counter()
+        reused = other_code[name] = {}     # fingerprint of the code that computed it -> cached results kept
         for split in range(splits):
-            todo = [m for m in methods if _read_record(cache / str(split) / f"{m}.json", key) is None]
+            kept = {m: _read_record(cache / str(split) / f"{m}.json", key) for m in methods}
+            older = {m: _other_code(rec) for m, rec in kept.items() if rec is not None}
+            todo = [m for m in methods if kept[m] is None or (recompute and older[m])]
+            for c in filter(None, older.values() if not recompute else ()):
+                reused[c] = reused.get(c, 0) + 1
             if not todo:
                 continue
             if raw is None:
@@ -698,7 +755,8 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
                 _write_json(cache / "key.json", key)   # what the hash stands for, for people
             t = time.perf_counter()
             data = SplitData(proto if not fast else proto.fast_version(), *make_split(proto, raw, split, seed, fast),
-                             seed=seed + split, store=cache / str(split), key=key, progress=progress)
+                             seed=seed + split, store=cache / str(split), key=key, progress=progress,
+                             code=code_fingerprint() if recompute else None)
             prep = time.perf_counter() - t   # split, bag of words, PCA: kept apart from the methods' times
             if progress:
                 print(f"[{name}] split {split + 1}/{splits}: {len(data.ytr)} training rows ({len(data.fit)} to "
@@ -712,13 +770,15 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
                     wall += rec["solve_wall_time"]
                 rec.update(dataset=name, split=split, method=m, seed=seed + split, fast=fast,
                            n_train=int(len(data.ytr)), n_test=int(len(data.yte)), n_fit=int(len(data.fit)),
-                           wall_time=wall, prep_time=prep, cache_key=key)
+                           wall_time=wall, prep_time=prep, cache_key=key, code=code_fingerprint())
                 _write_json(cache / str(split) / f"{m}.json", rec)
                 msg = f"[{name}] split {split + 1}/{splits} {m}: {rec['error']:.2f} % ({rec['wall_time']:.1f} s)"
                 logger.info(msg)
                 if progress:
                     print(msg, file=sys.stderr, flush=True)
         walls[name] = time.perf_counter() - t0
+        if reused:
+            _warn_other_code(name, reused)
     kept_records, order = _earlier_results(out_dir, datasets, methods, seed=seed, fast=fast)
     reference = reference or _default_reference(home)
     order = list(dict.fromkeys(list(order) + list(datasets)))    # the earlier table's, then new data sets
@@ -729,7 +789,8 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
     if kept:
         logger.info("kept the results of %s from the summary files in %s (not recomputed)", ", ".join(kept), out_dir)
     write_outputs(out_dir, _in_table_order(order, kept_rows + rows), dict(datasets=list(datasets), methods=list(methods),
-                  fast=fast, n_splits=n_splits, seed=seed, cache_keys=keys, kept_from_earlier_runs=kept),
+                  fast=fast, n_splits=n_splits, seed=seed, cache_keys=keys, kept_from_earlier_runs=kept,
+                  code=code_fingerprint(), cached_by_other_code={n: c for n, c in other_code.items() if c}),
                   walls, time.perf_counter() - t_start)
     return rows
 
@@ -878,6 +939,11 @@ def write_outputs(out_dir, rows, args, walls, total):
             computed += f" ({', '.join(METHODS[m] for m in METHODS if m in args['methods'])})"
         lines += ["", f"Rows of {', '.join(args['kept_from_earlier_runs'])} were kept from an earlier run's "
                   f"summary files (same seed and mode); this run computed {computed}."]
+    older = {n: sum(c.values()) for n, c in args.get("cached_by_other_code", {}).items()}
+    if older:
+        lines += ["", "Read from the cache, computed by other code than this run's (code fingerprints in "
+                  "`run.json`; `--recompute` computes them again): "
+                  + ", ".join(f"{n} results of {name}" for name, n in older.items()) + "."]
     lines += ["", "Rows more than 1 point from the paper are discussed, with evidence, in "
               "`paper_repro/README.md` (from `paper_repro/explain_differences.py`)."]
     (out_dir / "table1.md").write_text("\n".join(lines) + "\n")
@@ -910,6 +976,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="split s uses random_state seed + s")
     ap.add_argument("--data-home", default=None, help="directory of the data sets (default $CONVEXMETRIC_DATA)")
     ap.add_argument("--reference", default=None, help="the paper's Table 1 CSV (default: beside the data home)")
+    ap.add_argument("--recompute", action="store_true",
+                    help="compute again the cached results (and solutions) that other code computed")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -918,7 +986,7 @@ def main(argv=None) -> int:
     try:
         rows = run(args.datasets, args.methods, out, fast=args.fast, n_splits=args.splits, seed=args.seed,
                    home=args.data_home, reference=args.reference, progress=not args.quiet,
-                   download=args.download)
+                   download=args.download, recompute=args.recompute)
     except DataFileError as exc:  # missing, damaged or not downloadable: one line, not a traceback
         print(f"{ap.prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -32,7 +32,9 @@ It writes ``figure13.csv``, ``figure13.md``, ``figure13.png`` and ``figure13.jso
 ``paper_repro/results/fast/``), and keeps every (method, r) result under
 ``cache/figure13/<key>/`` there, so an interrupted run resumes where it stopped; ``<key>``
 hashes every input that changes a result (sizes, deskewing, PCA, seed, solver options,
-fast mode, package version).
+fast mode, package version). As in the table's cache, each result records which code
+computed it; results of other code are reused with a warning, or with ``--recompute``
+computed again.
 """
 from __future__ import annotations
 
@@ -110,9 +112,11 @@ def _error(Xtr, ytr, Xte, yte, L=None) -> float:
 class _Run:
     """One run's data, problem and cache; computes each (method, r) result at most once."""
 
-    def __init__(self, out: Path, settings: dict, *, fast: bool, deskew: bool, seed: int, home, progress: bool):
+    def __init__(self, out: Path, settings: dict, *, fast: bool, deskew: bool, seed: int, home, progress: bool,
+                 recompute: bool = False):
         from convexmetric.repro import _key_hash, _write_json
         self.settings, self.home, self.progress = settings, home, progress
+        self.recompute, self.other_code = recompute, {}   # fingerprint -> cached results of other code kept
         self.deskew, self.seed = deskew, seed
         self.key = cache_key(settings, fast=fast, deskew=deskew, seed=seed)
         self.hash = _key_hash(self.key)
@@ -148,10 +152,10 @@ class _Run:
     def full_metric(self):
         """The full convex LMNN metric (LMNN-S's source), solved once and kept in the cache."""
         from convexmetric import solve
-        from convexmetric.repro import Solution, _lmnn_info, _read_solution, _write_solution
+        from convexmetric.repro import Solution, _lmnn_info, _read_solution, _write_solution, code_fingerprint
         if self._metric is None:
             path = self.cache / "lmnn_full_metric.npz"
-            sol = _read_solution(path, self.key)
+            sol = _read_solution(path, self.key, code_fingerprint() if self.recompute else None)
             if sol is None:
                 self.say(f"LMNN-S: the full metric at d = {self.data[0].shape[1]} (time limit "
                          f"{self.settings['time_limit_s']:g} s)")
@@ -164,10 +168,13 @@ class _Run:
 
     def result(self, method: str, r: int) -> dict:
         """The cached record of ``method`` at output dimension ``r``, computing it if needed."""
-        from convexmetric.repro import _read_record, _write_json
+        from convexmetric.repro import _other_code, _read_record, _write_json, code_fingerprint
         path = self.cache / f"{method}_r{r}.json"
         rec = _read_record(path, self.key)
-        if rec is not None:
+        older = None if rec is None else _other_code(rec)
+        if rec is not None and not (older and self.recompute):
+            if older:
+                self.other_code[older] = self.other_code.get(older, 0) + 1
             return rec
         t = time.perf_counter()
         info = {}
@@ -195,15 +202,18 @@ class _Run:
         else:
             raise ValueError(f"unknown method {method!r}; known: {list(METHOD_NAMES)}")
         rec = {"method": method, "r": int(r), "error": float(err), **info,
-               "wall_time": time.perf_counter() - t, "cache_key": self.key}
+               "wall_time": time.perf_counter() - t, "cache_key": self.key, "code": code_fingerprint()}
         _write_json(path, rec)
         self.say(f"{METHOD_NAMES[method]}, r = {r}: {err:.2f} % ({rec['wall_time']:.1f} s)")
         return rec
 
 
 def run(out, *, fast: bool = False, deskew: bool = False, seed: int = 0, home=None, progress: bool = True,
-        **overrides) -> list[dict]:
+        recompute: bool = False, **overrides) -> list[dict]:
     """Compute (or read back from the cache) every point of Fig. 13 and write the outputs.
+
+    Cached points computed by other code are reused with a warning, or with ``recompute``
+    computed again (the full metric too).
 
     ``overrides`` replace entries of :data:`FULL` (or :data:`FAST` with ``fast``):
     ``n_train``, ``n_test``, ``ranks``, ``pca_dims``, ``time_limit_r``, ``time_limit_s``.
@@ -219,7 +229,7 @@ def run(out, *, fast: bool = False, deskew: bool = False, seed: int = 0, home=No
         raise ValueError(f"ranks must lie in [1, pca_dims = {settings['pca_dims']}], got {settings['ranks']}")
     out = Path(out)
     t0 = time.perf_counter()
-    job = _Run(out, settings, fast=fast, deskew=deskew, seed=seed, home=home, progress=progress)
+    job = _Run(out, settings, fast=fast, deskew=deskew, seed=seed, home=home, progress=progress, recompute=recompute)
     d = settings["pca_dims"]
     rows = [job.result("euclidean", d), job.result("lmnn_full", d)]
     for r in settings["ranks"]:
@@ -233,8 +243,12 @@ def run(out, *, fast: bool = False, deskew: bool = False, seed: int = 0, home=No
               (PAPER_BASELINE if rec["method"] == "euclidean" else None),
               "relative_gap": rec.get("relative_gap"), "status": rec.get("status"),
               "wall_time": rec["wall_time"]} for rec in rows]
+    from convexmetric.repro import _warn_other_code, code_fingerprint
+    if job.other_code:
+        _warn_other_code("Figure 13", job.other_code)
     write_outputs(out, table, settings, dict(fast=fast, deskew=deskew, seed=seed, cache_key=job.hash,
-                                             wall_time_s=time.perf_counter() - t0))
+                                             wall_time_s=time.perf_counter() - t0, code=code_fingerprint(),
+                                             cached_by_other_code=job.other_code))
     return table
 
 
@@ -274,6 +288,10 @@ def write_outputs(out: Path, table, settings, meta) -> None:
               f"{full['error']:.2f} % (certified relative gap {fmt(full['relative_gap']) or 'n/a'}, "
               f"status {full['status']}).", "",
               f"Wall time {meta['wall_time_s']:.0f} s for this invocation (cached results are read back)."]
+    if meta.get("cached_by_other_code"):
+        lines += ["", f"{sum(meta['cached_by_other_code'].values())} of these results were read from the cache and "
+                  "computed by other code than this run's (code fingerprints in `figure13.json`; `--recompute` "
+                  "computes them again)."]
     (out / "figure13.md").write_text("\n".join(lines) + "\n")
     _plot(out / "figure13.png", table, ranks, d)
     import scipy
@@ -324,6 +342,8 @@ def main(argv=None) -> int:
     ap.add_argument("--time-limit-s", type=float, default=None, help="seconds for the full metric (LMNN-S)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the subsets")
     ap.add_argument("--data-home", default=None, help="directory of the data sets (default $CONVEXMETRIC_DATA)")
+    ap.add_argument("--recompute", action="store_true",
+                    help="compute again the cached results (and the full metric) that other code computed")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -332,7 +352,7 @@ def main(argv=None) -> int:
     try:
         run(out, fast=args.fast, deskew=args.deskew, seed=args.seed, home=args.data_home, progress=not args.quiet,
             ranks=args.ranks, n_train=args.n_train, n_test=args.n_test, pca_dims=args.pca_dims,
-            time_limit_r=args.time_limit_r, time_limit_s=args.time_limit_s)
+            time_limit_r=args.time_limit_r, time_limit_s=args.time_limit_s, recompute=args.recompute)
     except DataFileError as exc:
         print(f"{ap.prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -232,3 +232,55 @@ def test_a_run_of_some_methods_keeps_the_data_sets_other_rows(data_home, tmp_pat
 def _dataset_seeds(out):
     with open(out / "splits.csv") as fh:
         return [(r["dataset"], int(r["seed"])) for r in csv.DictReader(fh)]
+
+
+def test_source_digest_sees_every_edit_new_file_and_rename(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    first = repro._source_digest(tmp_path)
+    assert len(first) == 12 and repro._source_digest(tmp_path) == first
+    (tmp_path / "notes.txt").write_text("not code")
+    assert repro._source_digest(tmp_path) == first            # only Python sources count
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert repro._source_digest(tmp_path) != first
+    (tmp_path / "a.py").write_text("x = 1\n")
+    assert repro._source_digest(tmp_path) == first
+    (tmp_path / "sub" / "b.py").rename(tmp_path / "sub" / "c.py")
+    assert repro._source_digest(tmp_path) != first            # same content under another name
+    (tmp_path / "sub" / "c.py").rename(tmp_path / "sub" / "b.py")
+    (tmp_path / "sub" / "d.py").write_text("")
+    assert repro._source_digest(tmp_path) != first            # an empty new module
+
+
+def test_results_of_other_code_are_flagged_and_recompute_redoes_them(data_home, tmp_path, monkeypatch, caplog):
+    out = tmp_path / "out"
+    methods = ["knn_euclidean", "lmnn"]
+    run = lambda **kw: repro.run(["iris"], methods, out, n_splits=1, home=data_home,  # noqa: E731
+                                 progress=False, **kw)
+    first = run()
+    now = repro.code_fingerprint()
+    assert {json.loads(p.read_text())["code"] for p in out.glob("cache/**/0/*.json")} == {now}
+    solves = []
+    real_solve = repro.SplitData.solve
+    monkeypatch.setattr(repro.SplitData, "solve", lambda self, *a: solves.append(1) or real_solve(self, *a))
+    calls = _counting(monkeypatch)
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        run()
+    assert calls == [] and not caplog.records                  # same code: nothing to say
+    assert "other code" not in (out / "table1.md").read_text()
+    monkeypatch.setattr(repro, "code_fingerprint", lambda: "edited0code00")   # the package was edited
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        again = run()
+    assert calls == [] and again == first                      # reused, not recomputed ...
+    assert any("2 cached results of iris" in r.getMessage() and now in r.getMessage() for r in caplog.records)
+    assert "computed by other code than this run's" in (out / "table1.md").read_text()   # ... but flagged
+    assert json.loads((out / "run.json").read_text())["args"]["cached_by_other_code"] == {"iris": {now: 2}}
+    run(recompute=True)
+    assert sorted(calls) == sorted(methods) and solves == [1]  # the kept single solution is not reused
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        run()
+    assert sorted(calls) == sorted(methods) and not caplog.records
+    assert "other code" not in (out / "table1.md").read_text()
+    assert {json.loads(p.read_text())["code"] for p in out.glob("cache/**/0/*.json")} == {"edited0code00"}

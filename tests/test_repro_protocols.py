@@ -237,6 +237,16 @@ def test_damaged_cached_solution_is_solved_again(tmp_path, caplog):
     assert any("damaged" in r.getMessage() for r in caplog.records)
 
 
+def test_cached_solution_of_other_code_is_reused_only_when_any_code_will_do(tmp_path):
+    sol = repro.Solution(np.eye(2), np.eye(2), {"objective": 1.0}, 0.5)
+    path = tmp_path / "single.npz"
+    repro._write_solution(path, sol, {"k": 1})
+    now = repro.code_fingerprint()
+    assert repro._read_solution(path, {"k": 1}, now).cached
+    assert repro._read_solution(path, {"k": 1}, "another0code") is None
+    assert repro._read_solution(path, {"k": 1}).cached             # None: whatever code computed it
+
+
 def test_mnist_fast_split_is_deskewed_pca164(data_home, monkeypatch):
     proto = _tiny(monkeypatch, "mnist", fast_train=300, fast_test=100)
     raw = repro.load_raw("mnist", data_home)
@@ -276,9 +286,18 @@ def test_figure13_tiny_run_writes_its_table_and_resumes(data_home, tmp_path, mon
 
     monkeypatch.setattr(fig, "prepare", refuse)
     assert fig.run(out, fast=True, home=data_home, progress=False, **kw) == table
+    assert "other code" not in (out / "figure13.md").read_text()
     # another time limit computes its own results
     with pytest.raises(Loaded):
         fig.run(out, fast=True, home=data_home, progress=False, **{**kw, "time_limit_r": 3})
+    # after an edit of the package the cached points are reused but flagged, or with recompute redone
+    now = repro.code_fingerprint()
+    monkeypatch.setattr(repro, "code_fingerprint", lambda: "edited0code00")
+    assert fig.run(out, fast=True, home=data_home, progress=False, **kw) == table
+    assert json.loads((out / "figure13.json").read_text())["cached_by_other_code"] == {now: 8}
+    assert "8 of these results were read from the cache and computed by other code" in (out / "figure13.md").read_text()
+    with pytest.raises(Loaded):
+        fig.run(out, fast=True, home=data_home, progress=False, recompute=True, **kw)
 
 
 def test_figure13_rejects_ranks_above_the_dimension(tmp_path):
