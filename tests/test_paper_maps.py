@@ -1,5 +1,5 @@
-"""The feature maps of ``paper_repro/explain_differences.py`` (``bal-inputs``): what they claim to
-compute, since the section's evidence is the rows they produce."""
+"""The feature maps and the RCA metric of ``paper_repro/explain_differences.py`` (``bal-inputs``,
+``bal-witnesses``): what they claim to compute, since the sections' evidence is the rows they produce."""
 import sys
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from paper_repro.explain_differences import _directions  # noqa: E402
+from paper_repro.explain_differences import _directions, rca_metric  # noqa: E402
 
 
 @pytest.mark.parametrize("order", [1, 2])
@@ -27,3 +27,33 @@ def test_directions_are_unit_vectors_from_the_training_mean(order, seed):
         assert np.allclose(D * scale, Z, atol=1e-12 * np.abs(Z).max())
     assert np.all(np.abs(Dte[-1]) <= 1e-6)
     assert np.all(np.isfinite(Dte))
+
+
+def _sq_dists(X, M):
+    diff = X[:, None, :] - X[None, :, :]
+    return np.einsum("ijk,kl,ijl->ij", diff, M, diff)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rca_metrics_whiten_the_within_class_scatter_and_ignore_affine_maps(seed):
+    """Full RCA is the inverse pooled within-class scatter; reduced RCA keeps the C - 1 directions
+    of largest total over within-class variance, the distances of scikit-learn's eigen-solver LDA;
+    both give the same distances after any invertible affine map of the inputs."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    rng = np.random.default_rng(seed)
+    d, C = int(rng.integers(4, 7)), int(rng.integers(2, 4))
+    sizes = rng.integers(6, 25, size=C)
+    y = np.repeat(np.arange(C), sizes)
+    X = rng.normal(size=(y.size, d)) * 10.0 ** rng.uniform(-1, 1, size=d) + 3.0 * rng.normal(size=(C, d))[y]
+    centred = X - np.stack([X[y == c].mean(0) for c in range(C)])[y]
+    W = centred.T @ centred / y.size
+    full, reduced = rca_metric(X, y, reduced=False), rca_metric(X, y)
+    assert np.allclose(full @ W, np.eye(d), atol=1e-8)
+    assert np.linalg.matrix_rank(reduced, tol=1e-8 * np.abs(reduced).max()) == C - 1
+    Z = LinearDiscriminantAnalysis(solver="eigen").fit(X, y).transform(X)
+    lda = _sq_dists(Z, np.eye(Z.shape[1]))
+    assert np.allclose(_sq_dists(X, reduced), lda, rtol=1e-6, atol=1e-8 * lda.max())
+    A, b = rng.normal(size=(d, d)) + d * np.eye(d), rng.normal(size=d)
+    for which in (False, True):
+        before, after = _sq_dists(X, rca_metric(X, y, which)), _sq_dists(X @ A + b, rca_metric(X @ A + b, y, which))
+        assert np.allclose(before, after, rtol=1e-6, atol=1e-8 * before.max())
