@@ -460,7 +460,7 @@ def _candidate_terms(rows, r_loc, l, acc: _Accumulator, c: dict, check_radius: b
     ``rows`` are distinct anchors (sorted order) and ``r_loc`` ascending: the pairs come
     row by row, as a block's scan or a working set yields them.
     """
-    step = max(1024, (8 << 20) // (8 * c["Zs"].shape[1]))  # gathered rows: about 8 MiB at a time
+    step = max(1024, (8 << 20) // (8 * max(1, c["Zs"].shape[1])))  # gathered rows: about 8 MiB at a time
     for lo in range(0, r_loc.size, step):
         rl = r_loc[lo:lo + step]
         first, last = int(rl[0]), int(rl[-1]) + 1   # r_loc ascends: the chunk's rows are a range

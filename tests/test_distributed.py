@@ -30,7 +30,7 @@ def test_cluster_pass_equals_single_process(client, block_bytes):
     local = LMNNProblem(X, y, triplets="implicit", block_bytes=block_bytes)
     remote = LMNNProblem(X, y, triplets="implicit", block_bytes=block_bytes, executor=client)
     rng = np.random.default_rng(0)
-    for M in (np.eye(4), random_psd(rng, 4)):
+    for M in (np.eye(4), random_psd(rng, 4), np.zeros((4, 4))):   # M = 0: a factor with no rows
         f0, G0 = local.objective_and_subgradient(M)
         f1, G1 = remote.objective_and_subgradient(M)
         assert f1 == pytest.approx(f0, rel=1e-12)

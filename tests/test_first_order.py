@@ -132,10 +132,10 @@ from convexmetric import LMNNProblem, MultiMetricProblem, solve
 busy = sys.argv[1] == "busy"
 stop = []
 if busy:  # a competing thread makes every wall-clock decision come out differently
-    def spin():
+    def spin():  # elementwise work, not BLAS: OpenBLAS can deadlock in fork() while a thread is in a BLAS call
         x = np.random.default_rng(0).standard_normal((300, 300))
         while not stop:
-            x = x @ x.T / 300.0
+            x = np.sqrt(np.abs(np.sin(x)) + 1.0)
     threading.Thread(target=spin, daemon=True).start()
 X, y = load_iris(return_X_y=True)
 p = LMNNProblem(StandardScaler().fit_transform(X), y)

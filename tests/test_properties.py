@@ -234,3 +234,31 @@ def test_band_ipm_from_any_warm_start_and_a_capped_band_bound_the_optimum(seed):
     assert p1.objective(sol.M) <= f1 * (1 + 1e-12)
     lb = p1.certificate(sol.M, alpha=sol.dual, polish=False).lower_bound
     assert lb <= opt.fun + tiny
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_zero_metric_is_evaluated_exactly_on_every_path(seed):
+    """At M = 0 every triplet's hinge is the margin and nothing is pulled, whatever the data:
+    the blockwise pass (NumPy and array API), the enumerated list and the certificate agree,
+    and the certificate at M = 0 stays below the optimum (a rank-0 metric has an empty factor)."""
+    xps = pytest.importorskip("array_api_strict")
+    X, y, params, scale = draw_problem(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small classes and singular pull matrices warn
+        implicit = LMNNProblem(scale * X, y, triplets="implicit", **params)
+        listed = LMNNProblem(scale * X, y, triplets="all", **params)
+        dense = LMNNProblem(scale * X, y, triplets="implicit", backend=xps, **params)
+    if implicit.n_triplets == 0:
+        pytest.skip("no triplets")
+    zero = np.zeros((implicit.d, implicit.d))
+    f0 = implicit.mu * implicit.margin * implicit.n_triplets
+    G = listed.subgradient(zero)
+    for p in (implicit, listed, dense):
+        assert p.objective(zero) == pytest.approx(f0, rel=1e-12)
+        np.testing.assert_allclose(np.asarray(p.subgradient(zero)), G, rtol=1e-10, atol=1e-12 * np.abs(G).max())
+        assert p.active_set(zero).triplets.keys.size == p.n_triplets
+    np.testing.assert_allclose(listed.margins(zero), listed.margin)
+    np.testing.assert_allclose(implicit.active_set(zero).margins, implicit.margin)
+    bound = implicit.certificate(zero).lower_bound
+    assert bound <= f0 * (1 + 1e-12)
+    assert bound <= solve(implicit, "hybrid", tol=1e-8).fun * (1 + 1e-9)

@@ -387,3 +387,28 @@ def test_auto_choice_comes_with_its_reason(monkeypatch):
     monkeypatch.setattr(solvers, "available_solvers", lambda exact=None: ["band-ipm", "fista"])
     name, reason = choose_solver_with_reason(small)
     assert name == "band-ipm" and "not installed" in reason
+
+
+#: Two classes of two points each, every point's target twice as far (squared) as its impostors:
+#: the subgradient at M = 0 is 8 I for any mu and margin, so M = 0 is the optimum.
+ZERO_OPTIMUM = (np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]]), np.array([0, 0, 1, 1]))
+
+
+@pytest.mark.parametrize("triplets", ["implicit", "all"])
+@pytest.mark.parametrize("mu, margin", [(0.2, 0.5), (0.5, 1.0), (0.9, 3.0)])
+def test_every_solver_reaches_and_certifies_a_zero_metric_optimum(triplets, mu, margin):
+    """Where M = 0 is optimal, iterates land on it exactly: the pass over implicit triplets must
+    evaluate a rank-0 metric (it divided by the rank), and the certificate must close on it."""
+    X, y = ZERO_OPTIMUM
+    p = LMNNProblem(X, y, k=1, mu=mu, margin=margin, triplets=triplets)
+    zero = np.zeros((2, 2))
+    f0 = mu * margin * p.n_triplets                      # every hinge is the margin, no pull
+    assert p.objective(zero) == pytest.approx(f0, rel=1e-12)
+    assert np.all(np.linalg.eigvalsh(p.subgradient(zero)) >= 0)   # no descent direction in the cone
+    assert p.certificate(zero).lower_bound == pytest.approx(f0, rel=1e-9)
+    names = [s for s in available_solvers() if triplets == "all" or not s.startswith("sdp")]
+    for name in names:
+        res = solve(p, name)
+        assert res.status == "optimal", name
+        assert res.fun == pytest.approx(f0, rel=1e-6) and res.lower_bound <= f0 * (1 + 1e-9), name
+        assert np.abs(res.M).max() <= 1e-6, name
