@@ -7,6 +7,12 @@ and waits for it in short polls, so the parent reacts to ``KeyboardInterrupt`` w
 a poll interval and to its deadline on time; the child is killed in both cases. The
 child inherits the parent's memory (fork), so nothing is pickled on the way in; only
 the (small) result travels back.
+
+Forking has one hazard we cannot remove here: OpenBLAS (NumPy's BLAS) can deadlock in
+``fork()`` while another thread of the process is inside a multi-threaded BLAS call
+(OpenMathLib/OpenBLAS issues 2270 and 5520). A program that runs matrix products in other
+threads while it solves can set ``CONVEXMETRIC_NO_FORK=1``: the call then runs in-process,
+at the cost of Ctrl-C and the deadline waiting for it to finish.
 """
 from __future__ import annotations
 
@@ -24,6 +30,9 @@ POLL_SECONDS = 0.02
 
 #: Seconds the parent waits for a child whose pipe closed without a result to exit.
 REAP_SECONDS = 5.0
+
+#: Environment variable that, set to anything but ``0``, runs the calls in-process (see the module doc).
+NO_FORK_VARIABLE = "CONVEXMETRIC_NO_FORK"
 
 
 class DeadlineExceeded(Exception):
@@ -68,6 +77,9 @@ def run_stoppable(fn, timeout: float | None = None):
         Ctrl-C in the parent while waiting (the child is killed first).
     DeadlineExceeded, ChildFailed
     """
+    if os.environ.get(NO_FORK_VARIABLE, "").strip() not in ("", "0"):
+        logger.debug("%s is set: running the call in this process", NO_FORK_VARIABLE)
+        return fn()
     if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not Linux/macOS
         return fn()
     ctx = multiprocessing.get_context("fork")

@@ -81,3 +81,10 @@ def test_backend_child_works_after_the_user_ran_clarabel_in_this_process():
     out = subprocess.run([sys.executable, "-c", _AFTER_USER_CLARABEL], capture_output=True, text=True,
                          timeout=240, check=True).stdout.split()
     assert out == ["optimal", "1.0"], out
+
+
+@pytest.mark.parametrize("value, forks", [("1", False), ("yes", False), ("0", True), ("", True)])
+def test_no_fork_variable_runs_the_call_in_this_process(monkeypatch, value, forks):
+    """``CONVEXMETRIC_NO_FORK`` (the escape from OpenBLAS's fork deadlock) runs ``fn`` here."""
+    monkeypatch.setenv("CONVEXMETRIC_NO_FORK", value)
+    assert (run_stoppable(os.getpid) != os.getpid()) == forks
