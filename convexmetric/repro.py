@@ -26,7 +26,8 @@ its own results instead of reporting stale ones. Caches written before the key e
 
 The key does not hold the code, so a cached result survives an edit of the package
 (a long run can resume after a fix to its reporting). Each record stores which code computed
-it instead: :func:`code_fingerprint`, a hash of the package's Python sources. A run that reads
+it instead: :func:`code_fingerprint`, a hash of the package's Python sources (a result
+computed from a kept solution of older code takes that code's). A run that reads
 results computed by other code says so (a warning, and a line under the table);
 ``--recompute`` recomputes those results, and the single-metric solutions kept beside them.
 
@@ -331,7 +332,8 @@ class Solution:
     validation split, else the solver's result); ``M_final`` the solver's own result
     (the same array without validation); ``info`` the solver's record (objective,
     certified gap, status, ...); ``wall_time`` the seconds the solve took when it was
-    computed; ``cached`` whether it was read back from the cache.
+    computed; ``cached`` whether it was read back from the cache, and ``code`` the fingerprint
+    of the code that computed it there (:func:`code_fingerprint`; None: this code).
     """
 
     M: np.ndarray
@@ -339,6 +341,7 @@ class Solution:
     info: dict
     wall_time: float
     cached: bool = False
+    code: str | None = None
 
 
 def _lmnn_info(res) -> dict:
@@ -372,6 +375,7 @@ class SplitData:
         self.proto, self.ytr, self.yte = proto, np.asarray(ytr), np.asarray(yte)
         self.seed, self.store, self.key, self.progress = int(seed), store, key, bool(progress)
         self.code = code
+        self.single_code = None   # set by single(): the code behind the solution it handed out
         if proto.bag_of_words:
             Xtr, Xte = bag_of_words(list(Xtr), list(Xte), proto.bag_of_words, proto.word_weighting)
         self.raw = (Xtr, Xte)
@@ -466,6 +470,7 @@ class SplitData:
                 if path is not None:
                     _write_solution(path, sol, self.key)
             self._single = (p, sol)
+        self.single_code = self._single[1].code
         return self._single
 
 
@@ -498,7 +503,9 @@ def _read_solution(path: Path, key, code: str | None = None) -> Solution | None:
         logger.info("cached solution %s was computed by other code (%s, now %s); solving again",
                     path, meta.get("code"), code)
         return None
-    return Solution(M, M_final, meta["info"], float(meta["wall_time"]), cached=True)
+    made_by = meta.get("code") or "not recorded"
+    return Solution(M, M_final, meta["info"], float(meta["wall_time"]), cached=True,
+                    code=None if made_by == code_fingerprint() else made_by)
 
 
 def _svm_error(data: SplitData):
@@ -534,6 +541,14 @@ def _svm_error(data: SplitData):
     return err, info
 
 
+def lda_coordinates(Xtr, ytr, Xte):
+    """The table's LDA map (eigen solver, shrinkage 1e-4: well posed with fewer rows than
+    dimensions) fitted on ``Xtr``, as ``(Xtr, Xte)`` in its coordinates."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-4).fit(Xtr, ytr)
+    return lda.transform(Xtr), lda.transform(Xte)
+
+
 def run_method(method: str, data: SplitData) -> dict:
     """Test error (%) of one method on one split, with details.
 
@@ -552,9 +567,8 @@ def run_method(method: str, data: SplitData) -> dict:
     elif method == "knn_pca":
         err = knn_error(data.pca[0], ytr, data.pca[1], yte)
     elif method == "knn_lda":
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-4).fit(data.pca[0], ytr)
-        err = knn_error(lda.transform(data.pca[0]), ytr, lda.transform(data.pca[1]), yte)
+        Ltr, Lte = lda_coordinates(data.pca[0], ytr, data.pca[1])
+        err = knn_error(Ltr, ytr, Lte, yte)
     elif method == "lmnn":
         p, sol = data.single()
         err = knn_error(Xtr_s, ytr, Xte_s, yte, sol.M)
@@ -746,8 +760,9 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
             kept = {m: _read_record(cache / str(split) / f"{m}.json", key) for m in methods}
             older = {m: _other_code(rec) for m, rec in kept.items() if rec is not None}
             todo = [m for m in methods if kept[m] is None or (recompute and older[m])]
-            for c in filter(None, older.values() if not recompute else ()):
-                reused[c] = reused.get(c, 0) + 1
+            if not recompute:
+                for c in filter(None, older.values()):
+                    reused[c] = reused.get(c, 0) + 1
             if not todo:
                 continue
             if raw is None:
@@ -764,13 +779,15 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
                       file=sys.stderr, flush=True)
             for m in todo:
                 t = time.perf_counter()
+                data.single_code = None
                 rec = run_method(m, data)
                 wall = time.perf_counter() - t
                 if rec.get("solution_cached"):   # the single solve ran in an earlier, interrupted run
                     wall += rec["solve_wall_time"]
                 rec.update(dataset=name, split=split, method=m, seed=seed + split, fast=fast,
                            n_train=int(len(data.ytr)), n_test=int(len(data.yte)), n_fit=int(len(data.fit)),
-                           wall_time=wall, prep_time=prep, cache_key=key, code=code_fingerprint())
+                           wall_time=wall, prep_time=prep, cache_key=key,
+                           code=data.single_code or code_fingerprint())   # a kept solution's code counts
                 _write_json(cache / str(split) / f"{m}.json", rec)
                 msg = f"[{name}] split {split + 1}/{splits} {m}: {rec['error']:.2f} % ({rec['wall_time']:.1f} s)"
                 logger.info(msg)

@@ -115,19 +115,19 @@ import numpy as np
 from convexmetric import LMNNProblem, solve
 from convexmetric.classify import knn_error
 from convexmetric.neighbors import select_targets
-from convexmetric.repro import PROTOCOLS, SplitData, load_raw, make_split, run_method
+from convexmetric.repro import PROTOCOLS, SplitData, lda_coordinates, load_raw, make_split, run_method
 
 SPLITS = 5
 NEWS_TFIDF = dataclasses.replace(PROTOCOLS["20news"], word_weighting="tfidf")   # 20news's inputs before sublinear tf-idf
 WINE_EARLY_ITERS = (30, 100, 300, 1000, 3000)    # first-order runs stopped early (certified gaps reported)
 
 
-def split_data(name, feature_map=None):
-    """``(split, SplitData)`` for the first :data:`SPLITS` splits of the repro protocol, with
+def split_data(name, feature_map=None, n_splits=SPLITS):
+    """``(split, SplitData)`` for the first ``n_splits`` splits of the repro protocol, with
     ``feature_map(Xtr, Xte)`` (as in ``bal-inputs``) applied to the features first if given."""
     proto = PROTOCOLS[name]
     raw = load_raw(name)
-    for split in range(SPLITS):
+    for split in range(n_splits):
         Xtr, ytr, Xte, yte = make_split(proto, raw, split, 0, False)
         if feature_map is not None:
             Xtr, Xte = feature_map(np.asarray(Xtr, float), np.asarray(Xte, float))
@@ -553,10 +553,10 @@ def bal_inputs_rows():
         print(f"| {name} | paper | " + " | ".join(f"{e:.2f}" for e in published(name)) + " |", flush=True)
 
 
-
 def _within_class_scatter(X, y):
     """Pooled within-class covariance of the rows of ``X`` (each class centred on its own mean)."""
-    centred = X - np.stack([X[y == c].mean(0) for c in np.unique(y)])[np.searchsorted(np.unique(y), y)]
+    classes, codes = np.unique(y, return_inverse=True)
+    centred = X - np.stack([X[codes == c].mean(0) for c in range(classes.size)])[codes]
     return centred.T @ centred / len(y)
 
 
@@ -606,12 +606,8 @@ def bal_witnesses_rows():
     print("|---|---|---|---|---|---|---|---|")
     proto_rows = (("iris", "raw", None), ("wine", "raw", None), ("bal", "raw", None), ("bal", "directions", directions))
     for name, label, feature_map in proto_rows:
-        proto, raw, errs = PROTOCOLS[name], load_raw(name), []
-        for split in range(n_splits):
-            Xtr, ytr, Xte, yte = make_split(proto, raw, split, 0, False)
-            if feature_map is not None:
-                Xtr, Xte = feature_map(np.asarray(Xtr, float), np.asarray(Xte, float))
-            data = SplitData(proto, Xtr, ytr, Xte, yte)
+        errs = []
+        for split, data in split_data(name, feature_map, n_splits):
             (A, B), ytr, yte = data.std, data.ytr, data.yte
             row = [100 * knn_error(A, ytr, B, yte, rca_metric(A, ytr, reduced)) for reduced in (False, True)]
             for kw in ({}, {"max_iter": 1000, "tol": 1e-7}):
@@ -631,15 +627,9 @@ def bal_witnesses_rows():
     print("|---|---|---|---|---|---|---|")
     for name, label, feature_map in (("letters", "raw", None),) + proto_rows:
         errs, gaps = [], []
-        for split in range(1 if name == "letters" else n_splits):
-            if name == "letters":
-                data = table_split(name, 0)
-            else:
-                Xtr, ytr, Xte, yte = make_split(PROTOCOLS[name], load_raw(name), split, 0, False)
-                if feature_map is not None:
-                    Xtr, Xte = feature_map(np.asarray(Xtr, float), np.asarray(Xte, float))
-                data = SplitData(PROTOCOLS[name], Xtr, ytr, Xte, yte)
-            A, B = _lda_coordinates(data)
+        splits = [(0, table_split(name, 0))] if name == "letters" else split_data(name, feature_map, n_splits)
+        for split, data in splits:
+            A, B = lda_coordinates(data.pca[0], data.ytr, data.pca[1])
             res = solve(LMNNProblem(A, data.ytr, k=3, mu=0.5), "auto")
             errs.append([100 * knn_error(A, data.ytr, B, data.yte), 100 * knn_error(A, data.ytr, B, data.yte, res.M)])
             gaps.append(res.relative_gap)
@@ -648,12 +638,6 @@ def bal_witnesses_rows():
         print(f"| {name} | {label} | " + " | ".join(cells) + f" | {max(gaps):.0e} | {paper[('lmnn_lda', col)]:.2f} "
               f"| {paper[('knn_lda', col)]:.2f} |", flush=True)
 
-
-def _lda_coordinates(data):
-    """The table's LDA map (eigen solver, shrinkage 1e-4) fitted on the training rows, applied to both parts."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-4).fit(data.pca[0], data.ytr)
-    return lda.transform(data.pca[0]), lda.transform(data.pca[1])
 
 def yfaces_rows():
     """yFaces' energy and SVM rows: the metric and the SVM settings they depend on."""
@@ -687,7 +671,6 @@ def yfaces_rows():
 
 def mnist_rows():
     from sklearn.decomposition import PCA
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     from convexmetric import datasets as D
     print("\n## MNIST: kNN baselines (3-NN test error, %) on raw and deskewed images\n")
@@ -698,9 +681,9 @@ def mnist_rows():
         Xtr, Xte = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
         pca = PCA(164, random_state=0).fit(Xtr)
         Ptr, Pte = pca.transform(Xtr), pca.transform(Xte)
-        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-4).fit(Ptr, ytr)
+        Ltr, Lte = lda_coordinates(Ptr, ytr, Pte)
         print(f"| {name} | {100 * knn_error(Xtr, ytr, Xte, yte):.2f} | {100 * knn_error(Ptr, ytr, Pte, yte):.2f} "
-              f"| {100 * knn_error(lda.transform(Ptr), ytr, lda.transform(Pte), yte):.2f} |", flush=True)
+              f"| {100 * knn_error(Ltr, ytr, Lte, yte):.2f} |", flush=True)
 
 
 def ofaces_rows():
@@ -891,8 +874,6 @@ NEWS_CHECKPOINTS = (5, 10, 20, 40, 80, 160, 300, 600)   # seconds into the singl
 
 def news_lmnn_rows():
     """20news's LMNN row: training and test error along the table's solve, run to twice its budget."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
     from convexmetric.classify import loo_knn_error
     from convexmetric.solvers import choose_solver
     proto = NEWS_TFIDF
@@ -912,8 +893,7 @@ def news_lmnn_rows():
     opts.setdefault("tol", 1e-3)
     follow_solve(p, solver, NEWS_CHECKPOINTS, [lambda M: f"{100 * loo_knn_error(Xtr, ytr, M):.2f}",
                                                lambda M: f"{100 * knn_error(Xtr, ytr, Xte, yte, M):.2f}"], **opts)
-    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-4).fit(Xtr, ytr)
-    Ltr, Lte = lda.transform(Xtr), lda.transform(Xte)
+    Ltr, Lte = lda_coordinates(Xtr, ytr, Xte)
     print(f"\nEuclidean 3-NN on the PCA coordinates: training {100 * loo_knn_error(Xtr, ytr):.2f} %, test "
           f"{100 * knn_error(Xtr, ytr, Xte, yte):.2f} %. The table's LDA ({Ltr.shape[1]} dimensions): training "
           f"{100 * loo_knn_error(Ltr, ytr):.2f} %, test {100 * knn_error(Ltr, ytr, Lte, yte):.2f} %. The paper: "

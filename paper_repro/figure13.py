@@ -177,7 +177,7 @@ class _Run:
                 self.other_code[older] = self.other_code.get(older, 0) + 1
             return rec
         t = time.perf_counter()
-        info = {}
+        info, made_by = {}, code_fingerprint()
         Xtr, ytr, Xte, yte = self.data
         if method == "euclidean":
             err = _error(Xtr, ytr, Xte, yte)
@@ -189,6 +189,7 @@ class _Run:
             L = components_from_metric(sol.M)
             err = _error(Xtr, ytr, Xte, yte, L[:r] if method == "lmnn_s" else L)
             info = {**sol.info, "metric_wall_time": sol.wall_time, "metric_rank": int(L.shape[0])}
+            made_by = sol.code or made_by     # a kept full metric's code counts
         elif method == "lmnn_r":
             from convexmetric import solve
             from convexmetric.repro import _lmnn_info
@@ -202,7 +203,7 @@ class _Run:
         else:
             raise ValueError(f"unknown method {method!r}; known: {list(METHOD_NAMES)}")
         rec = {"method": method, "r": int(r), "error": float(err), **info,
-               "wall_time": time.perf_counter() - t, "cache_key": self.key, "code": code_fingerprint()}
+               "wall_time": time.perf_counter() - t, "cache_key": self.key, "code": made_by}
         _write_json(path, rec)
         self.say(f"{METHOD_NAMES[method]}, r = {r}: {err:.2f} % ({rec['wall_time']:.1f} s)")
         return rec

@@ -255,7 +255,7 @@ def test_source_digest_sees_every_edit_new_file_and_rename(tmp_path):
 
 def test_results_of_other_code_are_flagged_and_recompute_redoes_them(data_home, tmp_path, monkeypatch, caplog):
     out = tmp_path / "out"
-    methods = ["knn_euclidean", "lmnn"]
+    methods = ["lmnn", "knn_euclidean"]
     run = lambda **kw: repro.run(["iris"], methods, out, n_splits=1, home=data_home,  # noqa: E731
                                  progress=False, **kw)
     first = run()
@@ -276,11 +276,18 @@ def test_results_of_other_code_are_flagged_and_recompute_redoes_them(data_home, 
     assert any("2 cached results of iris" in r.getMessage() and now in r.getMessage() for r in caplog.records)
     assert "computed by other code than this run's" in (out / "table1.md").read_text()   # ... but flagged
     assert json.loads((out / "run.json").read_text())["args"]["cached_by_other_code"] == {"iris": {now: 2}}
+    # a result computed now from a single solution kept from the other code is that code's too
+    [lmnn], [knn] = out.glob("cache/**/0/lmnn.json"), out.glob("cache/**/0/knn_euclidean.json")
+    lmnn.unlink(), knn.unlink()
+    run()
+    assert calls == methods and solves == [] and json.loads(lmnn.read_text())["code"] == now
+    assert json.loads(knn.read_text())["code"] == "edited0code00"   # computed after it, using no solution
+    calls.clear()
     run(recompute=True)
-    assert sorted(calls) == sorted(methods) and solves == [1]  # the kept single solution is not reused
+    assert calls == ["lmnn"] and solves == [1]                 # the kept single solution is not reused
     caplog.clear()
     with caplog.at_level("WARNING", logger="convexmetric.repro"):
         run()
-    assert sorted(calls) == sorted(methods) and not caplog.records
+    assert calls == ["lmnn"] and not caplog.records
     assert "other code" not in (out / "table1.md").read_text()
     assert {json.loads(p.read_text())["code"] for p in out.glob("cache/**/0/*.json")} == {"edited0code00"}

@@ -284,6 +284,7 @@ def test_figure13_tiny_run_writes_its_table_and_resumes(data_home, tmp_path, mon
     def refuse(*args, **kwargs):
         raise Loaded
 
+    prepare = fig.prepare
     monkeypatch.setattr(fig, "prepare", refuse)
     assert fig.run(out, fast=True, home=data_home, progress=False, **kw) == table
     assert "other code" not in (out / "figure13.md").read_text()
@@ -298,6 +299,12 @@ def test_figure13_tiny_run_writes_its_table_and_resumes(data_home, tmp_path, mon
     assert "8 of these results were read from the cache and computed by other code" in (out / "figure13.md").read_text()
     with pytest.raises(Loaded):
         fig.run(out, fast=True, home=data_home, progress=False, recompute=True, **kw)
+    # a point computed now from the full metric kept from the other code is that code's too
+    monkeypatch.setattr(fig, "prepare", prepare)
+    [point] = out.glob("cache/figure13/*/lmnn_s_r5.json")
+    point.unlink()
+    fig.run(out, fast=True, home=data_home, progress=False, **kw)
+    assert json.loads(point.read_text())["code"] == now
 
 
 def test_figure13_rejects_ranks_above_the_dimension(tmp_path):
