@@ -43,12 +43,13 @@ def worktree(ref: str | None):
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=True)
 
 
-def run_case(tree: Path, script: str, args, env: dict | None = None) -> dict:
+def run_case(tree: Path, script: str, args, env: dict | None = None, timeout: float | None = None) -> dict:
     """Run ``script`` with ``args`` in a fresh process importing the package from ``tree``;
-    return the JSON object it prints on its last line."""
+    return the JSON object it prints on its last line (``subprocess.TimeoutExpired`` after
+    ``timeout`` seconds)."""
     env = dict(os.environ, PYTHONPATH=str(tree), **(env or {}))
     out = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, check=True,
-                         capture_output=True, text=True, cwd=tempfile.gettempdir())
+                         capture_output=True, text=True, cwd=tempfile.gettempdir(), timeout=timeout)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

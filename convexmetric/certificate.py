@@ -18,6 +18,7 @@ dual SDP over the triplets sitting on the margin.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -269,9 +270,9 @@ def polish_dual(problem, active, band: float, max_free: int = 2000, backend: str
             S = S + mu * cp.reshape(CB @ alpha, (d, d), order="F")
         cons.append(0.5 * (S + S.T) >> 0)
     prob = cp.Problem(cp.Maximize(cp.sum(alpha) + n_one * scale), cons)
-    from .solvers.sdp import SOLVER_ERROR, run_backend
+    from .solvers.sdp import SOLVER_ERROR, run_backend, variable_values
     status, sol, stats = run_backend(prob, backend, dict(backend_options or {}),
-                                     lambda: (scale.value, alpha.value if F else None), time_limit=time_limit)
+                                     functools.partial(variable_values, scale, alpha), time_limit=time_limit)
     if status == SOLVER_ERROR:  # pragma: no cover - backend failure path
         logger.warning("dual polishing failed (%s); using smoothed duals only", stats.get("error"))
         return None, F

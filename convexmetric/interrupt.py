@@ -4,23 +4,39 @@ Conic solvers called through CVXPY run in native code that does not return to Py
 until they finish: a Ctrl-C waits for the whole solve, and a time limit cannot cut
 CVXPY's compilation. :func:`run_stoppable` runs such a call in a forked child process
 and waits for it in short polls, so the parent reacts to ``KeyboardInterrupt`` within
-a poll interval and to its deadline on time; the child is killed in both cases. The
-child inherits the parent's memory (fork), so nothing is pickled on the way in; only
+a poll interval and to its deadline on time; the child is killed in both cases. Only
 the (small) result travels back.
 
-Forking has one hazard we cannot remove here: OpenBLAS (NumPy's BLAS) can deadlock in
-``fork()`` while another thread of the process is inside a multi-threaded BLAS call
-(OpenMathLib/OpenBLAS issues 2270 and 5520). A program that runs matrix products in other
-threads while it solves can set ``CONVEXMETRIC_NO_FORK=1``: the call then runs in-process,
-at the cost of Ctrl-C and the deadline waiting for it to finish.
+Where the child is forked from:
+
+- **This process, while it runs one thread.** The child inherits the parent's memory, so
+  nothing is pickled on the way in.
+- **A fork server, once the process runs other threads.** ``fork()`` in a multi-threaded
+  process can deadlock: OpenBLAS (NumPy's BLAS) hangs in ``fork()`` while another thread
+  is inside a multi-threaded BLAS call (OpenMathLib/OpenBLAS issues 2270 and 5520), and
+  this package's own test suite once hung there. The server is a fresh single-threaded
+  interpreter, started on first need, with CVXPY and the backends' callers already
+  imported; it forks the children instead, and ``fn`` is pickled to reach them. A
+  server serves one call at a time; concurrent callers get one each.
+
+Set ``CONVEXMETRIC_NO_FORK=1`` to run the calls in this process instead (Ctrl-C and the
+deadline then wait for the call to finish); a call that cannot be pickled for the
+server runs in this process too, with a warning.
 """
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
-import multiprocessing
 import os
+import pickle
+import select
 import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
 import time
 
 logger = logging.getLogger(__name__)
@@ -28,11 +44,14 @@ logger = logging.getLogger(__name__)
 #: Seconds between the parent's checks for a result, Ctrl-C and the deadline.
 POLL_SECONDS = 0.02
 
-#: Seconds the parent waits for a child whose pipe closed without a result to exit.
-REAP_SECONDS = 5.0
-
 #: Environment variable that, set to anything but ``0``, runs the calls in-process (see the module doc).
 NO_FORK_VARIABLE = "CONVEXMETRIC_NO_FORK"
+
+#: Modules the fork server imports once, so that its children unpickle their calls at once.
+SERVER_PRELOAD = ("cvxpy", "convexmetric.solvers.sdp", "convexmetric.certificate")
+
+#: Seconds allowed for a fork server to start (a fresh interpreter importing CVXPY).
+SERVER_START_SECONDS = 120.0
 
 
 class DeadlineExceeded(Exception):
@@ -43,21 +62,325 @@ class ChildFailed(RuntimeError):
     """The child process raised or died; the message says how."""
 
 
-def _child_main(fn, conn):
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
-    # The objects inherited from the parent are shared copy-on-write: a garbage collection
-    # that walked them would write to (so copy) the parent's heap page by page, which made
-    # the small SDPs solved here about 1.5 times slower. Collect only the child's own objects.
-    gc.freeze()
-    try:
-        out = ("ok", fn())
-    except BaseException as exc:  # noqa: BLE001 - report anything, the parent re-raises
-        out = ("error", f"{type(exc).__name__}: {exc}")
-    try:
-        conn.send(out)
+# --- messages: a length, then a pickle -------------------------------------------------
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd``, or None at end of file."""
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _send(fd: int, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    _write_all(fd, struct.pack("!Q", len(data)) + data)
+
+
+def _receive(fd: int):
+    """The next message on ``fd``; EOFError when the writer closed it first."""
+    head = _read_exactly(fd, 8)
+    body = None if head is None else _read_exactly(fd, struct.unpack("!Q", head)[0])
+    if body is None:
+        raise EOFError
+    return pickle.loads(body)
+
+
+# --- the child: the same code whichever process forks it ------------------------------
+
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):  # closed or replaced streams
+            pass
+
+
+def _fork_call(job, close_fds=(), std_fds=None) -> tuple[int, int]:
+    """Fork a child that runs ``job`` and writes its outcome to a pipe; return ``(pid, read end)``.
+
+    ``job`` is the callable itself or its pickle. The child writes one message,
+    ``("ok", result)`` or ``("error", text)``, then exits; a child that dies writes nothing.
+    It closes ``close_fds`` (its parent's own pipes) first, and makes ``std_fds`` (a map
+    from 1 or 2 to a descriptor) its standard output and error.
+    """
+    _flush_std_streams()  # or the child would print the parent's buffered output again
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write_end)
+        return pid, read_end
+    try:  # the child
+        for fd in (read_end, *close_fds):
+            os.close(fd)
+        for target, fd in (std_fds or {}).items():
+            os.dup2(fd, target)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
+        # The objects inherited from the parent are shared copy-on-write: a garbage collection
+        # that walked them would write to (so copy) the parent's heap page by page, which made
+        # the small SDPs solved here about 1.5 times slower. Collect only the child's own objects.
+        gc.freeze()
+        try:
+            fn = pickle.loads(job) if isinstance(job, bytes) else job
+            outcome = ("ok", fn())
+        except BaseException as exc:  # noqa: BLE001 - report anything, the parent re-raises
+            outcome = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            _send(write_end, outcome)
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result
+            _send(write_end, ("error", f"the result could not be sent back: {type(exc).__name__}: {exc}"))
+        _flush_std_streams()
     finally:
-        conn.close()
         os._exit(0)  # skip atexit handlers and buffered output inherited from the parent
+
+
+def _collect(read_end: int, pid: int) -> tuple[bytes, int]:
+    """The child's raw message (empty if it wrote none) and its exit code, once it has exited."""
+    chunks = []
+    try:
+        while chunk := os.read(read_end, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    return b"".join(chunks), os.waitstatus_to_exitcode(status)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # it had already exited
+        pass
+
+
+# --- the fork server -------------------------------------------------------------------
+
+#: The caller's descriptors a child writes its output to, as with a child forked from the caller.
+STD_FDS = (1, 2)
+
+
+def _open_std_fds() -> list[int]:
+    out = []
+    for fd in STD_FDS:
+        try:
+            os.fstat(fd)
+            out.append(fd)
+        except OSError:  # closed (a daemon, say): the child keeps the server's
+            pass
+    return out
+
+
+def _receive_exactly(sock, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve(job_fd: int, reply_fd: int, preload=SERVER_PRELOAD) -> None:
+    """Main loop of a fork server: for each pickled call received, fork a child that runs it.
+
+    ``job_fd`` is a Unix socket: each call comes as a header (its length and which of the
+    caller's standard streams follow) carrying those streams' descriptors, then the pickle;
+    the child writes to the caller's streams. Replies on the pipe ``reply_fd``
+    ``("pid", pid)`` once the child runs, so that the caller can kill it, then
+    ``("done", message, exit code)`` once it has exited. Returns when the caller closes
+    the socket.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C at a terminal reaches the server too
+    for name in preload:
+        __import__(name)
+    _send(reply_fd, ("ready", os.getpid()))
+    jobs = socket.socket(fileno=job_fd)
+    try:
+        while True:
+            head, fds, _, _ = socket.recv_fds(jobs, 9, len(STD_FDS))
+            if not head:
+                return
+            head += _receive_exactly(jobs, 9 - len(head))
+            size, mask = struct.unpack("!QB", head)
+            std_fds = dict(zip([t for i, t in enumerate(STD_FDS) if mask >> i & 1], fds))
+            try:
+                pid, read_end = _fork_call(_receive_exactly(jobs, size), close_fds=(job_fd, reply_fd),
+                                           std_fds=std_fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            _send(reply_fd, ("pid", pid))
+            _send(reply_fd, ("done", *_collect(read_end, pid)))
+    except (EOFError, BrokenPipeError, ConnectionResetError):  # the caller has gone
+        return
+
+
+class _ForkServer:
+    """Caller's side of one fork server process (see :func:`serve`)."""
+
+    def __init__(self):
+        self.jobs, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.reply_fd, reply_write = os.pipe()
+        code = (f"import sys; sys.path[:] = {sys.path!r}; from convexmetric.interrupt import serve; "
+                f"serve({server_end.fileno()}, {reply_write})")
+        try:
+            # its own session: a terminal's Ctrl-C does not reach it, and killing its group
+            # takes its child along
+            self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                                            pass_fds=(server_end.fileno(), reply_write), start_new_session=True)
+        except BaseException:
+            self.jobs.close()
+            os.close(self.reply_fd)
+            raise
+        finally:
+            server_end.close()
+            os.close(reply_write)
+        try:
+            ready = select.select([self.reply_fd], [], [], SERVER_START_SECONDS)[0]
+            if not ready:
+                raise ChildFailed(f"the fork server did not start in {SERVER_START_SECONDS:g} s")
+            _receive(self.reply_fd)
+        except BaseException as exc:
+            self.close(kill=True)
+            if isinstance(exc, EOFError):
+                raise ChildFailed(f"the fork server failed to start (exit code {self.process.poll()})") from None
+            raise
+        logger.debug("started a fork server (pid %d)", self.process.pid)
+
+    def start(self, payload: bytes) -> int:
+        """Send a pickled call with this process's standard streams; return the pid of its child."""
+        fds = _open_std_fds()
+        mask = sum(1 << i for i, fd in enumerate(STD_FDS) if fd in fds)
+        socket.send_fds(self.jobs, [struct.pack("!QB", len(payload), mask)], fds)
+        self.jobs.sendall(payload)
+        return _receive(self.reply_fd)[1]
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the server: at once with its child (``kill``), or once it has no child left."""
+        self.jobs.close()
+        try:
+            os.close(self.reply_fd)
+        except OSError:
+            pass
+        if not kill:
+            try:
+                self.process.wait(5)
+                return
+            except subprocess.TimeoutExpired:  # pragma: no cover - a server waiting on a child
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+
+_idle_servers: list[_ForkServer] = []
+_servers_lock = threading.Lock()
+
+
+def _take_server() -> _ForkServer:
+    with _servers_lock:
+        if _idle_servers:
+            return _idle_servers.pop()
+    return _ForkServer()
+
+
+def _give_back(server: _ForkServer) -> None:
+    with _servers_lock:
+        _idle_servers.append(server)
+
+
+@atexit.register
+def _close_servers() -> None:
+    with _servers_lock:
+        servers = list(_idle_servers)
+        _idle_servers.clear()
+    for server in servers:
+        server.close()
+
+
+def _forget_servers_after_fork() -> None:
+    # a forked child must not talk to its parent's servers (their pipes are the parent's)
+    global _servers_lock
+    _idle_servers.clear()
+    _servers_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_servers_after_fork)
+
+
+# --- the caller ------------------------------------------------------------------------
+
+def _wait_readable(fd: int, deadline: float | None, timeout: float | None, kill) -> None:
+    """Poll ``fd`` until it is readable; on the deadline or Ctrl-C (any exception), ``kill()`` first."""
+    try:
+        while not select.select([fd], [], [], POLL_SECONDS)[0]:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceeded(f"still running after {timeout:.3g} s")
+    except BaseException:
+        kill()
+        raise
+
+
+def _outcome(message: bytes, exit_code: int):
+    """The result in a child's raw message (from :func:`_collect`), or the failure it reports."""
+    if len(message) < 8 or len(message) - 8 != struct.unpack("!Q", message[:8])[0]:
+        raise ChildFailed(f"the backend process died (exit code {exit_code})")
+    status, payload = pickle.loads(message[8:])
+    if status != "ok":
+        raise ChildFailed(payload)
+    return payload
+
+
+def _run_forked_here(fn, deadline, timeout):
+    pid, read_end = _fork_call(fn)
+
+    def kill():
+        _kill(pid)
+        _collect(read_end, pid)
+    _wait_readable(read_end, deadline, timeout, kill)
+    return _outcome(*_collect(read_end, pid))
+
+
+def _run_on_server(server: _ForkServer, payload: bytes, deadline, timeout):
+    in_step = False  # whether the server has answered everything asked of it
+
+    def kill():
+        nonlocal in_step
+        _kill(pid)
+        try:
+            _receive(server.reply_fd)  # its "done" for the killed child
+            in_step = True
+        except (EOFError, OSError):
+            pass
+    try:
+        pid = server.start(payload)
+        _wait_readable(server.reply_fd, deadline, timeout, kill)
+        _, message, exit_code = _receive(server.reply_fd)
+        in_step = True
+    finally:
+        if in_step:
+            _give_back(server)
+        else:  # an error left its state unknown: stop it with any child, start another next time
+            server.close(kill=True)
+    return _outcome(message, exit_code)
+
+
+def _other_threads_running() -> bool:
+    """Whether forking this process could hang (see the module doc)."""
+    return threading.active_count() > 1
 
 
 def run_stoppable(fn, timeout: float | None = None):
@@ -66,7 +389,8 @@ def run_stoppable(fn, timeout: float | None = None):
     Parameters
     ----------
     fn : callable
-        Called with no arguments in the child; its result must be picklable.
+        Called with no arguments in the child; its result must be picklable, and so must
+        ``fn`` itself when this process runs other threads (see the module doc).
     timeout : float or None
         Seconds from now after which the child is killed and
         :class:`DeadlineExceeded` raised.
@@ -80,34 +404,21 @@ def run_stoppable(fn, timeout: float | None = None):
     if os.environ.get(NO_FORK_VARIABLE, "").strip() not in ("", "0"):
         logger.debug("%s is set: running the call in this process", NO_FORK_VARIABLE)
         return fn()
-    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not Linux/macOS
+    if not hasattr(os, "fork"):  # pragma: no cover - not Linux/macOS
         return fn()
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(fn, send), daemon=True)
     deadline = None if timeout is None else time.monotonic() + max(float(timeout), 0.0)
-    proc.start()
-    send.close()
+    if not _other_threads_running():
+        return _run_forked_here(fn, deadline, timeout)
     try:
-        while not recv.poll(POLL_SECONDS):
-            if not proc.is_alive() and not recv.poll(0):
-                raise ChildFailed(f"the backend process died (exit code {proc.exitcode})")
-            if deadline is not None and time.monotonic() >= deadline:
-                raise DeadlineExceeded(f"still running after {timeout:.3g} s")
-        try:
-            status, payload = recv.recv()
-        except EOFError:
-            # the pipe reads EOF as soon as the child's end closes, which can be before the
-            # child is reaped: wait for it, so that the message has its exit code
-            proc.join(REAP_SECONDS)
-            raise ChildFailed(f"the backend process died (exit code {proc.exitcode})") from None
-    except BaseException:
-        proc.kill()
-        proc.join()
-        recv.close()
-        raise
-    proc.join()
-    recv.close()
-    if status != "ok":
-        raise ChildFailed(payload)
-    return payload
+        payload = pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - pickle raises several types
+        logger.warning("this process runs other threads, where forking it can hang, and the call cannot be "
+                       "pickled for the fork server (%s): running it in this process", exc)
+        return fn()
+    try:
+        server = _take_server()
+    except (ChildFailed, OSError) as exc:
+        logger.warning("this process runs other threads, where forking it can hang, and no fork server "
+                       "could be started (%s): running the call in this process", exc)
+        return fn()
+    return _run_on_server(server, payload, deadline, timeout)

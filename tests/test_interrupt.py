@@ -1,25 +1,27 @@
-"""Backend calls in a forked child: results, failures, deadlines, and what the child inherits."""
+"""Backend calls in a forked child: results, failures, deadlines, Ctrl-C, and where the child
+comes from (this process while it runs one thread, the fork server once it runs more)."""
+import functools
 import gc
+import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
+import numpy as np
 import pytest
 
+from convexmetric import interrupt
 from convexmetric.interrupt import ChildFailed, DeadlineExceeded, run_stoppable
 
 
-def _raise():
-    raise ValueError("bad input")
-
-
-def test_child_returns_its_result_and_reports_its_failures():
-    assert run_stoppable(lambda: {"sum": sum(range(10))}) == {"sum": 45}
-    with pytest.raises(ChildFailed, match="ValueError: bad input"):
-        run_stoppable(_raise)
-    with pytest.raises(ChildFailed, match="exit code 3"):
-        run_stoppable(lambda: os._exit(3))
+@pytest.fixture(params=["here", "server"])
+def route(request, monkeypatch):
+    """Fork from this process ("here") or from the fork server, whatever threads pytest runs."""
+    monkeypatch.setattr(interrupt, "_other_threads_running", lambda: request.param == "server")
+    return request.param
 
 
 def _close_pipe_then_exit():
@@ -28,24 +30,147 @@ def _close_pipe_then_exit():
     os._exit(3)
 
 
-def test_a_child_that_closes_its_pipe_before_exiting_is_reported_with_its_exit_code():
+def _note_pid_then_sleep(path):
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(30)
+
+
+def test_child_returns_its_result_and_reports_its_failures(route):
+    assert run_stoppable(functools.partial(divmod, 45, 7)) == (6, 3)
+    assert run_stoppable(functools.partial(np.arange, 3)).tolist() == [0, 1, 2]
+    with pytest.raises(ChildFailed, match="ValueError: invalid literal"):
+        run_stoppable(functools.partial(int, "bad input"))
+    with pytest.raises(ChildFailed, match="exit code 3"):
+        run_stoppable(functools.partial(os._exit, 3))
+    with pytest.raises(ChildFailed, match="could not be sent back"):
+        run_stoppable(threading.Lock)        # a result that cannot be pickled
+    assert run_stoppable(os.getpid) != os.getpid()
+
+
+def test_a_child_that_closes_its_pipe_before_exiting_is_reported_with_its_exit_code(route):
     """Under load the parent could read EOF before the child was reaped (CI once saw ``exit code None``)."""
     with pytest.raises(ChildFailed, match="exit code 3"):
         run_stoppable(_close_pipe_then_exit)
 
 
-def test_child_is_killed_at_its_deadline():
+def test_child_is_killed_at_its_deadline_and_the_server_serves_on(route):
+    parent = run_stoppable(os.getppid)
     t = time.perf_counter()
     with pytest.raises(DeadlineExceeded):
-        run_stoppable(lambda: time.sleep(30), timeout=0.3)
+        run_stoppable(functools.partial(time.sleep, 30), timeout=0.3)
     assert time.perf_counter() - t < 5
+    assert run_stoppable(os.getppid) == parent    # here: this process; server: the same server
+    assert (parent == os.getpid()) == (route == "here")
 
 
-def test_child_collects_only_its_own_objects():
+def test_ctrl_c_kills_the_child_at_once(route, tmp_path):
+    run_stoppable(os.getpid)                       # a server, if any, is up before the clock starts
+    path = tmp_path / "pid"
+
+    def interrupt_now(*_):
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGALRM, interrupt_now)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    t = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_stoppable(functools.partial(_note_pid_then_sleep, str(path)))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.perf_counter() - t < 5
+    with pytest.raises(ProcessLookupError):       # killed and reaped before the exception reached us
+        os.kill(int(path.read_text()), 0)
+
+
+def test_child_writes_where_this_process_writes_now(route, tmp_path):
+    """A backend's own log (``backend_verbose``) goes to this process's standard output and
+    error as they are at the call, even when the server was started before they moved."""
+    run_stoppable(os.getpid)                       # a server, if any, starts before the streams move
+    for fd in (1, 2):
+        path = tmp_path / f"fd{fd}"
+        with open(path, "wb") as f:
+            saved = os.dup(fd)
+            os.dup2(f.fileno(), fd)
+            try:
+                assert run_stoppable(functools.partial(os.write, fd, b"from the child\n")) == 15
+            finally:
+                os.dup2(saved, fd)
+                os.close(saved)
+        assert path.read_bytes() == b"from the child\n"
+
+
+def test_child_collects_only_its_own_objects(monkeypatch):
     """The parent's objects are frozen in the child, so its collections never copy their pages."""
+    monkeypatch.setattr(interrupt, "_other_threads_running", lambda: False)
     before = gc.get_freeze_count()
     assert run_stoppable(gc.get_freeze_count) >= len(gc.get_objects()) // 2
     assert gc.get_freeze_count() == before          # the parent is left as it was
+
+
+def test_a_process_with_other_threads_forks_its_children_from_the_server():
+    """OpenBLAS hangs in ``fork()`` while another thread is in a BLAS call; a thread alive
+    sends every call to the fork server, and concurrent calls to servers of their own."""
+    done = threading.Event()
+    waiting = threading.Thread(target=done.wait, daemon=True)
+    waiting.start()
+    try:
+        assert interrupt._other_threads_running()
+        server = run_stoppable(os.getppid)
+        assert server != os.getpid()
+        with __import__("concurrent.futures").futures.ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(run_stoppable, [functools.partial(divmod, i, 3) for i in range(6)]))
+        assert results == [divmod(i, 3) for i in range(6)]
+    finally:
+        done.set()
+        waiting.join()
+
+
+def test_a_single_threaded_process_forks_its_children_itself():
+    """The common case pays for no server and pickles nothing (a fresh process: pytest may
+    keep threads of its own or of earlier tests)."""
+    code = ("import os, threading; from convexmetric.interrupt import run_stoppable; "
+            "print(threading.active_count(), run_stoppable(os.getppid) == os.getpid())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         check=True).stdout.split()
+    assert out == ["1", "True"], out
+
+
+def test_a_call_the_server_cannot_take_runs_here_with_a_warning(route, caplog):
+    with caplog.at_level(logging.WARNING, logger="convexmetric.interrupt"):
+        pid = run_stoppable(lambda: os.getpid())   # a lambda cannot be pickled
+    assert (pid == os.getpid()) == (route == "server")
+    assert ("cannot be pickled" in caplog.text) == (route == "server")
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/false"])
+def test_without_a_fork_server_the_call_runs_here_with_a_warning(monkeypatch, caplog, executable):
+    """An interpreter that cannot be started, or one that exits at once, leaves no server:
+    the call still returns its result, from this process."""
+    monkeypatch.setattr(interrupt, "_other_threads_running", lambda: True)
+    monkeypatch.setattr(interrupt, "_idle_servers", [])
+    monkeypatch.setattr(sys, "executable", executable)
+    with caplog.at_level(logging.WARNING, logger="convexmetric.interrupt"):
+        assert run_stoppable(os.getpid) == os.getpid()
+    assert "no fork server could be started" in caplog.text
+
+
+def test_the_conic_solvers_give_the_same_result_from_either_route(monkeypatch):
+    """The server route pickles the CVXPY problem with the callable that reads its solution;
+    the full SDP, the hybrid solver and dual polishing must return what the fork route does."""
+    from convexmetric import LMNNProblem, solve
+    rng = np.random.default_rng(4)
+    y = np.repeat([0, 1, 2], [9, 7, 8])
+    X = rng.normal(size=(24, 3)) + 2.0 * rng.normal(size=(3, 3))[y]
+    p = LMNNProblem(X, y, k=2, mu=0.4, margin=0.7)
+    out = {}
+    for server in (False, True):
+        monkeypatch.setattr(interrupt, "_other_threads_running", lambda: server)
+        out[server] = [solve(p, name) for name in ("sdp-clarabel", "hybrid", "active-set")]
+    for a, b in zip(out[False], out[True]):
+        assert a.status == b.status == "optimal"
+        assert np.array_equal(a.M, b.M) and a.lower_bound == b.lower_bound
 
 
 #: A user's own CVXPY code solves with Clarabel in this process, large enough for Clarabel to

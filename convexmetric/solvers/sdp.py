@@ -9,6 +9,7 @@ hinge row in terms of ``M``.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -205,12 +206,36 @@ KILL_GRACE = 0.5
 CHILD_BACKEND_OPTIONS = {"CLARABEL": {"max_threads": 1}}
 
 
+def _solve_and_read(cvx_problem, backend: str, opts: dict, read, verbose: bool):
+    """The work of :func:`run_backend`'s child: solve, then return status, ``read()`` and timings."""
+    import cvxpy as cp
+    try:
+        with warnings.catch_warnings():
+            # "Solution may be inaccurate": the certificate, not the backend, judges the answer
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            cvx_problem.solve(solver=backend, verbose=verbose, **opts)
+    except cp.error.SolverError as exc:
+        return SOLVER_ERROR, None, {"error": str(exc)}
+    st = cvx_problem.solver_stats
+    stats = {"compilation_time": getattr(cvx_problem, "compilation_time", None),
+             "native_solve_time": getattr(st, "solve_time", None) if st else None,
+             "native_iterations": getattr(st, "num_iters", None) if st else None}
+    return cvx_problem.status, read(), stats
+
+
+def variable_values(*variables):
+    """The values CVXPY holds for ``variables``: a picklable ``read`` for :func:`run_backend`."""
+    return tuple(v.value for v in variables)
+
+
 def run_backend(cvx_problem, backend: str, opts: dict, read, *, time_limit=None, verbose=False):
     """Solve a CVXPY problem in a stoppable child process (see :mod:`convexmetric.interrupt`).
 
     The remaining ``time_limit`` goes to the backend's own time option, and the child is
     killed :data:`KILL_GRACE` seconds after it; Ctrl-C kills it at once. ``read()`` runs
-    in the child after the solve and returns the (picklable) values the caller needs.
+    in the child after the solve and returns the (picklable) values the caller needs; it
+    is pickled with the problem when the child comes from the fork server (a bound method,
+    or :func:`variable_values` of the problem's variables, keeps pointing at them).
     ``opts`` go over :data:`CHILD_BACKEND_OPTIONS`.
 
     Returns
@@ -226,28 +251,13 @@ def run_backend(cvx_problem, backend: str, opts: dict, read, *, time_limit=None,
     ------
     convexmetric.interrupt.DeadlineExceeded, KeyboardInterrupt
     """
-    import cvxpy as cp
-
     from ..interrupt import run_stoppable
     backend = backend.upper()
     opts = {**CHILD_BACKEND_OPTIONS.get(backend, {}), **opts}
     if time_limit is not None and backend in BACKEND_TIME_OPTION:
         opts.setdefault(BACKEND_TIME_OPTION[backend], max(float(time_limit), 1e-3))
 
-    def job():
-        try:
-            with warnings.catch_warnings():
-                # "Solution may be inaccurate": the certificate, not the backend, judges the answer
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                cvx_problem.solve(solver=backend, verbose=verbose, **opts)
-        except cp.error.SolverError as exc:
-            return SOLVER_ERROR, None, {"error": str(exc)}
-        st = cvx_problem.solver_stats
-        stats = {"compilation_time": getattr(cvx_problem, "compilation_time", None),
-                 "native_solve_time": getattr(st, "solve_time", None) if st else None,
-                 "native_iterations": getattr(st, "num_iters", None) if st else None}
-        return cvx_problem.status, read(), stats
-
+    job = functools.partial(_solve_and_read, cvx_problem, backend, opts, read, verbose)
     timeout = None if time_limit is None else float(time_limit) + KILL_GRACE
     return run_stoppable(job, timeout=timeout)
 
