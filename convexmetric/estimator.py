@@ -268,8 +268,10 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                              f"of features ({X.shape[1]})")
         self.classes_ = np.unique(y)
         with _verbose_logging(self.verbose):
-            M_learned, span = self._fit_passes(X, y)
+            M_learned, span, problem = self._fit_passes(X, y)
         self._warn_if_not_certified(X)
+        if _mean_sq_distance(problem.X, M_learned) <= ZERO_METRIC_FRACTION * problem.margin:
+            self._warn_zero_metric(problem)
         L = _components(M_learned)
         if span is not None:
             L = span.components_from_span(L)
@@ -303,6 +305,29 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         warnings.warn(f"LMNN: solver {res.solver!r} stopped with status {res.status!r}: its objective is proven "
                       f"within {res.relative_gap:.2g} (relative) of the optimum, above tol={res.options.get('tol')!r}; "
                       f"{advice}.", ConvergenceWarning, stacklevel=4)
+
+    def _warn_zero_metric(self, problem):
+        """A ``UserWarning`` that the learned metric is 0, with the ``mu`` that would learn one.
+
+        Every distance in the zero metric is 0, so a k-NN on the output can only break
+        ties; a metric that is 0 up to the solver's round-off points in a direction that
+        round-off chose. :meth:`LMNNProblem.zero_metric_threshold` says for which ``mu``
+        0 is the optimum of the last pass's problem, and so whether raising ``mu`` helps.
+        """
+        mu_star = problem.zero_metric_threshold()
+        if mu_star >= 1.0:
+            why = ("M = 0 is the optimum at every mu: over all triplets, the target neighbours are no nearer "
+                   "than the impostors in any direction, so no linear metric helps; check the features and "
+                   "labels, or try another k")
+        elif self.mu <= mu_star:
+            why = (f"M = 0 is the optimum for these targets whenever mu <= {mu_star:.3g} (mu = {self.mu:g}): "
+                   f"a mu above {mu_star:.3g} weighs the impostors enough to learn a metric")
+        else:
+            why = (f"the optimum is not 0 here (M = 0 is optimal only for mu <= {mu_star:.3g}, and mu = "
+                   f"{self.mu:g}), so the solver stopped short of it: see result_")
+        warnings.warn(f"LMNN learned the zero metric (its mean squared distance between training points is at "
+                      f"most {ZERO_METRIC_FRACTION:g} of the margin): k-NN on its output cannot tell points apart, "
+                      f"or tells them apart by round-off. {why}.", UserWarning, stacklevel=4)
 
     def _fit_passes(self, X, y):
         start = time.perf_counter()
@@ -377,7 +402,7 @@ class LMNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.result_ = self.results_[-1]
         self.metric_ = M if span is None else M_full
         self.targets_ = problem.targets
-        return M, span
+        return M, span, problem
 
     def _data_span(self, X_learn):
         """The span of the rows learned from, when there are at least as many features as rows.
@@ -468,6 +493,17 @@ def _same(a, b) -> bool:
         return bool(np.all(a == b))
     except (TypeError, ValueError):
         return a is b
+
+
+#: A learned metric whose mean squared distance between training points is at most this
+#: fraction of the margin is reported as the zero metric (``LMNN.fit`` warns).
+ZERO_METRIC_FRACTION = 1e-6
+
+
+def _mean_sq_distance(X, M) -> float:
+    """Mean of ``d_M(x_i, x_j)^2`` over all ordered pairs of rows of ``X``: ``2 tr(M Cov)``."""
+    Xc = X - X.mean(axis=0)
+    return 2.0 * float(np.sum(M * (Xc.T @ Xc))) / X.shape[0]
 
 
 def _components(M):

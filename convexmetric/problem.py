@@ -335,6 +335,35 @@ class LMNNProblem:
             self._zero_metric = None if self._pull_definite else self._zero_metric_search()
         return self._zero_metric
 
+    def zero_metric_threshold(self, tol: float = 1e-9) -> float:
+        """The largest ``mu`` at which ``M = 0`` is optimal, for these targets and triplets.
+
+        At ``M = 0`` every hinge equals the margin, so near 0 the objective is affine with
+        gradient ``G(mu) = (1 - mu) P + mu H``: ``P`` the pull matrix, ``H`` the sum of
+        ``A_t`` over all triplets. ``M = 0`` is optimal exactly when ``G(mu)`` is PSD (no
+        descent direction in the cone). ``G(0) = P`` is, and the smallest eigenvalue is
+        concave in ``mu``, so the ``mu`` where it is form an interval ``[0, mu*]``: above
+        ``mu*`` the push term is heavy enough to learn a metric. Returns ``mu*`` (1.0 when
+        ``M = 0`` is optimal at every ``mu``; 0.0 at none, where a direction that no target
+        difference spans separates an impostor), by bisection to ``tol``, from one pass at
+        ``M = 0``. It depends on neither the margin nor the scale of ``X``; this problem's
+        own ``mu`` does not enter. One metric per class: ``M = 0`` means every metric is 0.
+        """
+        P = self.pull_matrix
+        H = self.evaluate(np.zeros_like(self.identity_metric()), gradient=True).K
+        scale = max(float(np.abs(np.linalg.eigvalsh(P)).max(initial=0.0)),
+                    float(np.abs(np.linalg.eigvalsh(H)).max(initial=0.0)), np.finfo(float).tiny)
+
+        def psd_at(mu):
+            return np.linalg.eigvalsh((1.0 - mu) * P + mu * H).min() >= -1e-12 * scale
+        if psd_at(1.0):
+            return 1.0
+        lo, hi = 0.0, 1.0
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if psd_at(mid) else (lo, mid)
+        return lo
+
     @property
     def _known_zero_optimum(self) -> bool:
         """Whether :meth:`zero_objective_metric` has already found a metric of objective 0

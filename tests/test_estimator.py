@@ -7,7 +7,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from convexmetric import LMNNProblem, solve
-from convexmetric.estimator import LMNN
+from convexmetric.estimator import LMNN, _mean_sq_distance
 
 
 @parametrize_with_checks([LMNN(solver="fista", solver_options={"tol": 1e-3, "max_iter": 300})])
@@ -23,6 +23,27 @@ def test_metric_matches_direct_solve(iris_std):
     np.testing.assert_allclose(est.components_.T @ est.components_, est.metric_, atol=1e-9)
     np.testing.assert_allclose(est.transform(X), X @ est.components_.T)
     assert est.n_iter_ == est.result_.nit
+
+
+def test_fit_warns_when_the_metric_learned_is_zero_and_says_which_mu_learns_one():
+    """k-NN in the zero metric only breaks ties: the fit says so, from the caller's line, with
+    the ``mu`` above which the optimum is not 0, or that none is (and stays quiet otherwise)."""
+    import warnings
+    cross = (np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]]), np.array([0, 0, 1, 1]))
+    with pytest.warns(UserWarning, match="optimum at every mu") as caught:
+        est = LMNN(k=1).fit(*cross)
+    assert caught[0].filename == __file__ and np.all(est.metric_ == 0)
+    rng = np.random.default_rng(3)
+    six = np.array([[0.1, -1.4], [0.2, 1.2], [1.3, -1.2], [0.1, -1.3], [1.1, 0.4], [-1.1, -0.9]])
+    for X, y, k, lo, hi in [(rng.normal(size=(30, 3)), np.repeat([0, 1, 2], 10), 2, 0.0, 0.5),
+                            (six, np.repeat([0, 1], 3), 1, 0.5, 0.95)]:
+        mu_star = LMNNProblem(X, y, k=k).zero_metric_threshold()
+        assert lo < mu_star < hi
+        with pytest.warns(UserWarning, match=f"whenever mu <= {mu_star:.3g}"):   # 0 up to round-off
+            assert _mean_sq_distance(X, LMNN(k=k, mu=0.9 * mu_star).fit(X, y).metric_) <= 1e-6
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            assert _mean_sq_distance(X, LMNN(k=k, mu=0.5 * (1 + mu_star)).fit(X, y).metric_) > 1e-3
 
 
 def test_fit_warns_when_the_solver_stops_short_of_tol(iris_std):

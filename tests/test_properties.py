@@ -262,3 +262,43 @@ def test_the_zero_metric_is_evaluated_exactly_on_every_path(seed):
     bound = implicit.certificate(zero).lower_bound
     assert bound <= f0 * (1 + 1e-12)
     assert bound <= solve(implicit, "hybrid", tol=1e-8).fun * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_zero_metric_threshold_is_where_the_zero_metric_stops_being_optimal(seed):
+    """``zero_metric_threshold`` gives the largest mu at which M = 0 is optimal: below it an
+    exact solver certifies M = 0 (and the certificate of M = 0 closes), just above it a PSD
+    direction descends from 0, and halfway to 1 the solver's optimum lies below f(0). It
+    depends neither on the margin, the scale of X nor the problem's own mu."""
+    X, y, params, scale = draw_problem(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small classes and singular pull matrices warn
+        p = LMNNProblem(scale * X, y, **params)
+        if p.n_triplets == 0:
+            pytest.skip("no triplets")
+        mu_star = p.zero_metric_threshold()
+        other = LMNNProblem(X, y, k=params["k"], mu=0.5, margin=1.0).zero_metric_threshold()
+        assert mu_star == pytest.approx(other, abs=1e-8)
+        zero = np.zeros((p.d, p.d))
+
+        def at(mu):
+            return LMNNProblem(scale * X, y, **{**params, "mu": mu})
+        if mu_star > 0:                                   # 0: optimal at no positive mu
+            lo = at(0.98 * mu_star)
+            f0 = lo.mu * lo.margin * lo.n_triplets
+            assert lo.objective(zero) == pytest.approx(f0, rel=1e-12)
+            assert lo.certificate(zero).lower_bound == pytest.approx(f0, rel=1e-7)
+            r = solve(lo, "hybrid", tol=1e-9)
+            assert r.fun >= f0 * (1 - 1e-9) and r.lower_bound >= f0 * (1 - 1e-7)
+        if mu_star >= 1.0:
+            return
+        above = mu_star + max(0.02 * mu_star, 1e-3)
+        hi = at(above if above < 1 else 0.5 * (1 + mu_star))
+        w, V = np.linalg.eigh(hi.subgradient(zero))
+        assert w[0] < 0                                   # the gradient at 0 is no longer PSD
+        D = np.outer(V[:, 0], V[:, 0])
+        f0 = hi.mu * hi.margin * hi.n_triplets
+        assert min(hi.objective(t / scale ** 2 * D) for t in 10.0 ** np.arange(-12, 3)) < f0
+        half = at(0.5 * (1 + mu_star))
+        r = solve(half, "hybrid", tol=1e-8)
+        assert r.fun < half.mu * half.margin * half.n_triplets * (1 - 1e-6) and np.abs(r.M).max() > 0
