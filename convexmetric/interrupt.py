@@ -17,7 +17,8 @@ Where the child is forked from:
   this package's own test suite once hung there. The server is a fresh single-threaded
   interpreter, started on first need, with CVXPY and the backends' callers already
   imported; it forks the children instead, and ``fn`` is pickled to reach them. A
-  server serves one call at a time; concurrent callers get one each.
+  server serves one call at a time; concurrent callers get one each, and up to
+  :data:`MAX_IDLE_SERVERS` of them are kept for later calls.
 
 Set ``CONVEXMETRIC_NO_FORK=1`` to run the calls in this process instead (Ctrl-C and the
 deadline then wait for the call to finish); a call that cannot be pickled for the
@@ -52,6 +53,9 @@ SERVER_PRELOAD = ("cvxpy", "convexmetric.solvers.sdp", "convexmetric.certificate
 
 #: Seconds allowed for a fork server to start (a fresh interpreter importing CVXPY).
 SERVER_START_SECONDS = 120.0
+
+#: Idle fork servers kept for later calls (each holds about 120 MB); more are stopped.
+MAX_IDLE_SERVERS = max(2, os.cpu_count() or 1)
 
 
 class DeadlineExceeded(Exception):
@@ -299,7 +303,11 @@ def _take_server() -> _ForkServer:
 
 def _give_back(server: _ForkServer) -> None:
     with _servers_lock:
-        _idle_servers.append(server)
+        keep = len(_idle_servers) < MAX_IDLE_SERVERS
+        if keep:
+            _idle_servers.append(server)
+    if not keep:
+        server.close()
 
 
 @atexit.register

@@ -109,7 +109,7 @@ def test_child_collects_only_its_own_objects(monkeypatch):
     assert gc.get_freeze_count() == before          # the parent is left as it was
 
 
-def test_a_process_with_other_threads_forks_its_children_from_the_server():
+def test_a_process_with_other_threads_forks_its_children_from_the_server(monkeypatch):
     """OpenBLAS hangs in ``fork()`` while another thread is in a BLAS call; a thread alive
     sends every call to the fork server, and concurrent calls to servers of their own."""
     done = threading.Event()
@@ -122,6 +122,21 @@ def test_a_process_with_other_threads_forks_its_children_from_the_server():
         with __import__("concurrent.futures").futures.ThreadPoolExecutor(2) as pool:
             results = list(pool.map(run_stoppable, [functools.partial(divmod, i, 3) for i in range(6)]))
         assert results == [divmod(i, 3) for i in range(6)]
+        # two calls at once take two servers; only MAX_IDLE_SERVERS of them are kept afterwards
+        monkeypatch.setattr(interrupt, "_idle_servers", [])
+        monkeypatch.setattr(interrupt, "MAX_IDLE_SERVERS", 1)
+        started = []
+
+        class Counted(interrupt._ForkServer):
+            def __init__(self):
+                super().__init__()
+                started.append(self)
+        monkeypatch.setattr(interrupt, "_ForkServer", Counted)
+        with __import__("concurrent.futures").futures.ThreadPoolExecutor(2) as pool:
+            list(pool.map(run_stoppable, [functools.partial(time.sleep, 0.5)] * 2))
+        assert len(started) == 2 and len(interrupt._idle_servers) == 1 and interrupt._idle_servers[0] in started
+        assert [s.process.poll() is None for s in started].count(True) == 1   # the other one was stopped
+        interrupt._idle_servers.pop().close()
     finally:
         done.set()
         waiting.join()
