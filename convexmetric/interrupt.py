@@ -102,6 +102,14 @@ def _receive(fd: int):
 
 # --- the child: the same code whichever process forks it ------------------------------
 
+def _readable(fd: int, seconds: float) -> bool:
+    """Whether ``fd`` has data or end of file within ``seconds`` (``poll``: ``select`` fails
+    on descriptors above 1023, which a process with many open files hands out)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(seconds * 1000.0))
+
+
 def _flush_std_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -251,8 +259,7 @@ class _ForkServer:
             server_end.close()
             os.close(reply_write)
         try:
-            ready = select.select([self.reply_fd], [], [], SERVER_START_SECONDS)[0]
-            if not ready:
+            if not _readable(self.reply_fd, SERVER_START_SECONDS):
                 raise ChildFailed(f"the fork server did not start in {SERVER_START_SECONDS:g} s")
             _receive(self.reply_fd)
         except BaseException as exc:
@@ -334,7 +341,7 @@ os.register_at_fork(after_in_child=_forget_servers_after_fork)
 def _wait_readable(fd: int, deadline: float | None, timeout: float | None, kill) -> None:
     """Poll ``fd`` until it is readable; on the deadline or Ctrl-C (any exception), ``kill()`` first."""
     try:
-        while not select.select([fd], [], [], POLL_SECONDS)[0]:
+        while not _readable(fd, POLL_SECONDS):
             if deadline is not None and time.monotonic() >= deadline:
                 raise DeadlineExceeded(f"still running after {timeout:.3g} s")
     except BaseException:

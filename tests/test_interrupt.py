@@ -101,6 +101,23 @@ def test_child_writes_where_this_process_writes_now(route, tmp_path):
         assert path.read_bytes() == b"from the child\n"
 
 
+def test_descriptors_above_1023_are_waited_on(route):
+    """``select`` cannot wait on them; a process with many open files gets them for its pipes."""
+    import resource
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("the soft limit on open files is below 1200")
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        assert run_stoppable(functools.partial(divmod, 7, 2)) == (3, 1)
+        with pytest.raises(DeadlineExceeded):
+            run_stoppable(functools.partial(time.sleep, 30), timeout=0.2)
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
 def test_child_collects_only_its_own_objects(monkeypatch):
     """The parent's objects are frozen in the child, so its collections never copy their pages."""
     monkeypatch.setattr(interrupt, "_other_threads_running", lambda: False)
