@@ -102,12 +102,12 @@ def _receive(fd: int):
 
 # --- the child: the same code whichever process forks it ------------------------------
 
-def _readable(fd: int, seconds: float) -> bool:
-    """Whether ``fd`` has data or end of file within ``seconds`` (``poll``: ``select`` fails
-    on descriptors above 1023, which a process with many open files hands out)."""
+def _readable(fd: int, seconds: float | None) -> bool:
+    """Whether ``fd`` has data or end of file within ``seconds`` (None: wait). ``poll``:
+    ``select`` fails on descriptors above 1023, which a process with many files hands out."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    return bool(poller.poll(seconds * 1000.0))
+    return bool(poller.poll(None if seconds is None else seconds * 1000.0))
 
 
 def _flush_std_streams() -> None:
@@ -122,13 +122,19 @@ def _fork_call(job, close_fds=(), std_fds=None) -> tuple[int, int]:
     """Fork a child that runs ``job`` and writes its outcome to a pipe; return ``(pid, read end)``.
 
     ``job`` is the callable itself or its pickle. The child writes one message,
-    ``("ok", result)`` or ``("error", text)``, then exits; a child that dies writes nothing.
-    It closes ``close_fds`` (its parent's own pipes) first, and makes ``std_fds`` (a map
-    from 1 or 2 to a descriptor) its standard output and error.
+    ``("ok", result)``, ``("error", text)`` or, when ``job`` cannot be unpickled here,
+    ``("unpickled", text)``, then exits; a child that dies writes nothing. It closes
+    ``close_fds`` (its parent's own descriptors) first, and makes ``std_fds`` (a map from
+    1 or 2 to a descriptor) its standard output and error.
     """
     _flush_std_streams()  # or the child would print the parent's buffered output again
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except BaseException:
+        os.close(read_end)
+        os.close(write_end)
+        raise
     if pid:
         os.close(write_end)
         return pid, read_end
@@ -137,6 +143,8 @@ def _fork_call(job, close_fds=(), std_fds=None) -> tuple[int, int]:
             os.close(fd)
         for target, fd in (std_fds or {}).items():
             os.dup2(fd, target)
+        for fd in set((std_fds or {}).values()) - set(STD_FDS):
+            os.close(fd)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
         # The objects inherited from the parent are shared copy-on-write: a garbage collection
         # that walked them would write to (so copy) the parent's heap page by page, which made
@@ -144,9 +152,13 @@ def _fork_call(job, close_fds=(), std_fds=None) -> tuple[int, int]:
         gc.freeze()
         try:
             fn = pickle.loads(job) if isinstance(job, bytes) else job
-            outcome = ("ok", fn())
-        except BaseException as exc:  # noqa: BLE001 - report anything, the parent re-raises
-            outcome = ("error", f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - a function of the caller's __main__, say
+            fn, outcome = None, ("unpickled", f"{type(exc).__name__}: {exc}")
+        if fn is not None:
+            try:
+                outcome = ("ok", fn())
+            except BaseException as exc:  # noqa: BLE001 - report anything, the parent re-raises
+                outcome = ("error", f"{type(exc).__name__}: {exc}")
         try:
             _send(write_end, outcome)
         except Exception as exc:  # noqa: BLE001 - an unpicklable result
@@ -156,29 +168,39 @@ def _fork_call(job, close_fds=(), std_fds=None) -> tuple[int, int]:
         os._exit(0)  # skip atexit handlers and buffered output inherited from the parent
 
 
-def _collect(read_end: int, pid: int) -> tuple[bytes, int]:
-    """The child's raw message (empty if it wrote none) and its exit code, once it has exited."""
-    chunks = []
+def _read_message(fd: int) -> bytes:
+    """One raw message (length and pickle) from ``fd``; empty if the writer closed first.
+
+    Reads no further, so a process the child left behind holding the pipe delays nothing.
+    """
+    head = _read_exactly(fd, 8)
+    body = None if head is None else _read_exactly(fd, struct.unpack("!Q", head)[0])
+    return b"" if body is None else head + body
+
+
+def _reap(pid: int) -> int | None:
+    """Wait for the child ``pid``; its exit code (None where SIGCHLD is ignored and it was reaped already)."""
     try:
-        while chunk := os.read(read_end, 1 << 20):
-            chunks.append(chunk)
-    finally:
-        os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    return b"".join(chunks), os.waitstatus_to_exitcode(status)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:
+        return None
 
 
-def _kill(pid: int) -> None:
+def _kill_and_reap(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:  # it had already exited
         pass
+    _reap(pid)
 
 
 # --- the fork server -------------------------------------------------------------------
 
 #: The caller's descriptors a child writes its output to, as with a child forked from the caller.
 STD_FDS = (1, 2)
+
+#: What a caller sends on the job socket, while its call runs, to have the child killed.
+KILL_REQUEST = b"k"
 
 
 def _open_std_fds() -> list[int]:
@@ -187,7 +209,7 @@ def _open_std_fds() -> list[int]:
         try:
             os.fstat(fd)
             out.append(fd)
-        except OSError:  # closed (a daemon, say): the child keeps the server's
+        except OSError:  # closed (a daemon, say): the child writes nowhere
             pass
     return out
 
@@ -203,39 +225,75 @@ def _receive_exactly(sock, size: int) -> bytes:
     return b"".join(chunks)
 
 
+def _serve_one(jobs, job_fd: int, reply_fd: int) -> None:
+    """Receive one call on ``jobs``, fork its child, wait for it, reply ``("done", message, exit code)``.
+
+    While the child runs, a :data:`KILL_REQUEST` from the caller kills it, and so does the
+    caller going away (end of file on ``jobs``, then EOFError): no solve outlives its caller.
+    """
+    head, fds, _, _ = socket.recv_fds(jobs, 9, len(STD_FDS))
+    if not head:
+        raise EOFError
+    try:
+        head += _receive_exactly(jobs, 9 - len(head))
+        size, mask = struct.unpack("!QB", head)
+        std_fds = dict(zip([t for i, t in enumerate(STD_FDS) if mask >> i & 1], fds))
+        pid, read_end = _fork_call(_receive_exactly(jobs, size), close_fds=(job_fd, reply_fd), std_fds=std_fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        poller = select.poll()
+        poller.register(read_end, select.POLLIN)
+        poller.register(job_fd, select.POLLIN)
+        while True:
+            ready = {fd for fd, _ in poller.poll()}
+            if job_fd in ready:
+                request = jobs.recv(1)
+                _kill_and_reap(pid)
+                if not request:
+                    raise EOFError
+                _send(reply_fd, ("done", b"", None))
+                return
+            if read_end in ready:
+                break
+        message = _read_message(read_end)
+    except BaseException:
+        _kill_and_reap(pid)
+        raise
+    finally:
+        os.close(read_end)
+    _send(reply_fd, ("done", message, _reap(pid)))
+
+
 def serve(job_fd: int, reply_fd: int, preload=SERVER_PRELOAD) -> None:
     """Main loop of a fork server: for each pickled call received, fork a child that runs it.
 
     ``job_fd`` is a Unix socket: each call comes as a header (its length and which of the
     caller's standard streams follow) carrying those streams' descriptors, then the pickle;
-    the child writes to the caller's streams. Replies on the pipe ``reply_fd``
-    ``("pid", pid)`` once the child runs, so that the caller can kill it, then
-    ``("done", message, exit code)`` once it has exited. Returns when the caller closes
-    the socket.
+    the child writes to the caller's streams. The server replies on the pipe ``reply_fd``:
+    ``("ready", pid)`` or ``("failed", text)`` once, then one ``("done", message, exit code)``
+    per call (see :func:`_serve_one`). Returns when the caller closes the socket.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C at a terminal reaches the server too
-    for name in preload:
-        __import__(name)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C at a terminal reaches the server too
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the caller may ignore it, which exec keeps
+    try:
+        for name in preload:
+            __import__(name)
+    except BaseException as exc:  # noqa: BLE001 - reported to the caller, which runs its call itself
+        _send(reply_fd, ("failed", f"{type(exc).__name__}: {exc}"))
+        return
     _send(reply_fd, ("ready", os.getpid()))
     jobs = socket.socket(fileno=job_fd)
     try:
         while True:
-            head, fds, _, _ = socket.recv_fds(jobs, 9, len(STD_FDS))
-            if not head:
-                return
-            head += _receive_exactly(jobs, 9 - len(head))
-            size, mask = struct.unpack("!QB", head)
-            std_fds = dict(zip([t for i, t in enumerate(STD_FDS) if mask >> i & 1], fds))
-            try:
-                pid, read_end = _fork_call(_receive_exactly(jobs, size), close_fds=(job_fd, reply_fd),
-                                           std_fds=std_fds)
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            _send(reply_fd, ("pid", pid))
-            _send(reply_fd, ("done", *_collect(read_end, pid)))
+            _serve_one(jobs, job_fd, reply_fd)
     except (EOFError, BrokenPipeError, ConnectionResetError):  # the caller has gone
         return
+
+
+class ServerUnavailable(ChildFailed):
+    """No fork server could be started; the call can run in this process instead."""
 
 
 class _ForkServer:
@@ -247,35 +305,40 @@ class _ForkServer:
         code = (f"import sys; sys.path[:] = {sys.path!r}; from convexmetric.interrupt import serve; "
                 f"serve({server_end.fileno()}, {reply_write})")
         try:
-            # its own session: a terminal's Ctrl-C does not reach it, and killing its group
-            # takes its child along
+            # Its own session: a terminal's Ctrl-C does not reach it. No standard streams of
+            # its own, which would keep open whatever this process's were at the start (a
+            # pipe someone reads to its end, say): each call brings this process's.
             self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                             pass_fds=(server_end.fileno(), reply_write), start_new_session=True)
-        except BaseException:
+        except BaseException as exc:
             self.jobs.close()
             os.close(self.reply_fd)
+            if isinstance(exc, OSError):
+                raise ServerUnavailable(f"cannot run {sys.executable!r}: {exc}") from None
             raise
         finally:
             server_end.close()
             os.close(reply_write)
         try:
             if not _readable(self.reply_fd, SERVER_START_SECONDS):
-                raise ChildFailed(f"the fork server did not start in {SERVER_START_SECONDS:g} s")
-            _receive(self.reply_fd)
+                raise ServerUnavailable(f"the fork server did not start in {SERVER_START_SECONDS:g} s")
+            status, detail = _receive(self.reply_fd)
+            if status != "ready":
+                raise ServerUnavailable(f"the fork server could not import what it needs: {detail}")
         except BaseException as exc:
             self.close(kill=True)
             if isinstance(exc, EOFError):
-                raise ChildFailed(f"the fork server failed to start (exit code {self.process.poll()})") from None
+                raise ServerUnavailable(f"the fork server failed to start (exit code {self.process.poll()})") from None
             raise
         logger.debug("started a fork server (pid %d)", self.process.pid)
 
-    def start(self, payload: bytes) -> int:
-        """Send a pickled call with this process's standard streams; return the pid of its child."""
+    def start(self, payload: bytes) -> None:
+        """Send a pickled call with this process's standard streams."""
         fds = _open_std_fds()
         mask = sum(1 << i for i, fd in enumerate(STD_FDS) if fd in fds)
         socket.send_fds(self.jobs, [struct.pack("!QB", len(payload), mask)], fds)
         self.jobs.sendall(payload)
-        return _receive(self.reply_fd)[1]
 
     def close(self, kill: bool = False) -> None:
         """Stop the server: at once with its child (``kill``), or once it has no child left."""
@@ -301,11 +364,9 @@ _idle_servers: list[_ForkServer] = []
 _servers_lock = threading.Lock()
 
 
-def _take_server() -> _ForkServer:
+def _take_idle_server() -> _ForkServer | None:
     with _servers_lock:
-        if _idle_servers:
-            return _idle_servers.pop()
-    return _ForkServer()
+        return _idle_servers.pop() if _idle_servers else None
 
 
 def _give_back(server: _ForkServer) -> None:
@@ -338,59 +399,89 @@ os.register_at_fork(after_in_child=_forget_servers_after_fork)
 
 # --- the caller ------------------------------------------------------------------------
 
-def _wait_readable(fd: int, deadline: float | None, timeout: float | None, kill) -> None:
-    """Poll ``fd`` until it is readable; on the deadline or Ctrl-C (any exception), ``kill()`` first."""
-    try:
-        while not _readable(fd, POLL_SECONDS):
-            if deadline is not None and time.monotonic() >= deadline:
-                raise DeadlineExceeded(f"still running after {timeout:.3g} s")
-    except BaseException:
-        kill()
-        raise
+class _Unpickled(Exception):
+    """The server's child could not unpickle the call (it names the caller's ``__main__``, say)."""
 
 
-def _outcome(message: bytes, exit_code: int):
-    """The result in a child's raw message (from :func:`_collect`), or the failure it reports."""
-    if len(message) < 8 or len(message) - 8 != struct.unpack("!Q", message[:8])[0]:
-        raise ChildFailed(f"the backend process died (exit code {exit_code})")
+def _outcome(message: bytes, exit_code):
+    """The result in a child's raw message, or the failure it reports."""
+    if not message:
+        how = "was killed or exited" if exit_code is None else f"died (exit code {exit_code})"
+        raise ChildFailed(f"the backend process {how}")
     status, payload = pickle.loads(message[8:])
+    if status == "unpickled":
+        raise _Unpickled(payload)
     if status != "ok":
         raise ChildFailed(payload)
     return payload
 
 
-def _run_forked_here(fn, deadline, timeout):
+def _deadline(timeout) -> float | None:
+    return None if timeout is None else time.monotonic() + max(float(timeout), 0.0)
+
+
+def _wait_readable(fd: int, deadline: float | None, timeout: float | None) -> None:
+    """Poll ``fd`` until it is readable; DeadlineExceeded at ``deadline``."""
+    while not _readable(fd, POLL_SECONDS):
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceeded(f"still running after {timeout:.3g} s")
+
+
+def _run_forked_here(fn, timeout):
+    deadline = _deadline(timeout)
     pid, read_end = _fork_call(fn)
-
-    def kill():
-        _kill(pid)
-        _collect(read_end, pid)
-    _wait_readable(read_end, deadline, timeout, kill)
-    return _outcome(*_collect(read_end, pid))
-
-
-def _run_on_server(server: _ForkServer, payload: bytes, deadline, timeout):
-    in_step = False  # whether the server has answered everything asked of it
-
-    def kill():
-        nonlocal in_step
-        _kill(pid)
-        try:
-            _receive(server.reply_fd)  # its "done" for the killed child
-            in_step = True
-        except (EOFError, OSError):
-            pass
     try:
-        pid = server.start(payload)
-        _wait_readable(server.reply_fd, deadline, timeout, kill)
-        _, message, exit_code = _receive(server.reply_fd)
-        in_step = True
+        _wait_readable(read_end, deadline, timeout)
+        message = _read_message(read_end)
+    except BaseException:  # the deadline, Ctrl-C: the child goes first
+        _kill_and_reap(pid)
+        raise
     finally:
-        if in_step:
-            _give_back(server)
-        else:  # an error left its state unknown: stop it with any child, start another next time
-            server.close(kill=True)
-    return _outcome(message, exit_code)
+        os.close(read_end)
+    return _outcome(message, _reap(pid))
+
+
+def _call_server(payload: bytes, timeout):
+    """The outcome of the pickled call on a fork server; an idle one if any, else a new one.
+
+    The deadline starts once the server is there (a new one takes about a second to
+    start), as the backend's own time limit starts in the child. A pooled server found
+    dead is replaced once. Raises ServerUnavailable where no server starts.
+    """
+    for attempt in range(2):
+        server, in_step = None, False  # in_step: the server has answered everything asked of it
+        try:
+            server = _take_idle_server()
+            fresh = server is None
+            if fresh:
+                server = _ForkServer()
+            try:
+                server.start(payload)
+            except OSError:
+                if fresh or attempt:
+                    raise ChildFailed("the fork server went away") from None
+                continue  # a pooled server that died (the OOM killer, say): the finally stops it
+            try:
+                _wait_readable(server.reply_fd, _deadline(timeout), timeout)
+            except BaseException:  # the deadline, Ctrl-C: the server kills its child first
+                try:
+                    server.jobs.sendall(KILL_REQUEST)
+                    _receive(server.reply_fd)
+                    in_step = True
+                except (EOFError, OSError):
+                    pass
+                raise
+            try:
+                _, message, exit_code = _receive(server.reply_fd)
+            except EOFError:
+                raise ChildFailed("the fork server died during the call") from None
+            in_step = True
+        finally:
+            if in_step:
+                _give_back(server)
+            elif server is not None:  # an error left its state unknown: stop it with any child
+                server.close(kill=True)
+        return _outcome(message, exit_code)
 
 
 def _other_threads_running() -> bool:
@@ -407,8 +498,8 @@ def run_stoppable(fn, timeout: float | None = None):
         Called with no arguments in the child; its result must be picklable, and so must
         ``fn`` itself when this process runs other threads (see the module doc).
     timeout : float or None
-        Seconds from now after which the child is killed and
-        :class:`DeadlineExceeded` raised.
+        Seconds from now (from the fork server's start, where one starts) after which the
+        child is killed and :class:`DeadlineExceeded` raised.
 
     Raises
     ------
@@ -421,19 +512,18 @@ def run_stoppable(fn, timeout: float | None = None):
         return fn()
     if not hasattr(os, "fork"):  # pragma: no cover - not Linux/macOS
         return fn()
-    deadline = None if timeout is None else time.monotonic() + max(float(timeout), 0.0)
     if not _other_threads_running():
-        return _run_forked_here(fn, deadline, timeout)
+        return _run_forked_here(fn, timeout)
+    why = "this process runs other threads, where forking it can hang, and {}: running the call in this process"
     try:
         payload = pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - pickle raises several types
-        logger.warning("this process runs other threads, where forking it can hang, and the call cannot be "
-                       "pickled for the fork server (%s): running it in this process", exc)
+        logger.warning(why.format(f"the call cannot be pickled for the fork server ({exc})"))
         return fn()
     try:
-        server = _take_server()
-    except (ChildFailed, OSError) as exc:
-        logger.warning("this process runs other threads, where forking it can hang, and no fork server "
-                       "could be started (%s): running the call in this process", exc)
-        return fn()
-    return _run_on_server(server, payload, deadline, timeout)
+        return _call_server(payload, timeout)
+    except ServerUnavailable as exc:
+        logger.warning(why.format(f"no fork server could be started ({exc})"))
+    except _Unpickled as exc:
+        logger.warning(why.format(f"the fork server cannot unpickle the call ({exc})"))
+    return fn()

@@ -118,6 +118,119 @@ def test_descriptors_above_1023_are_waited_on(route):
             os.close(fd)
 
 
+def _leave_a_sleeper_behind(then_sleep):
+    if os.fork() == 0:         # a process of the child's own that keeps the result pipe open
+        time.sleep(8)
+        os._exit(0)
+    time.sleep(then_sleep)
+    return "done"
+
+
+def test_a_process_the_child_leaves_behind_delays_nothing(route):
+    t = time.perf_counter()
+    assert run_stoppable(functools.partial(_leave_a_sleeper_behind, 0.0)) == "done"
+    with pytest.raises(DeadlineExceeded):
+        run_stoppable(functools.partial(_leave_a_sleeper_behind, 30.0), timeout=0.5)
+    assert time.perf_counter() - t < 4
+
+
+def test_ignoring_sigchld_breaks_neither_route(route, monkeypatch):
+    monkeypatch.setattr(interrupt, "_idle_servers", [])      # a server started while it is ignored
+    old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        assert run_stoppable(functools.partial(divmod, 7, 2)) == (3, 1)
+        assert run_stoppable(functools.partial(divmod, 9, 2)) == (4, 1)
+        # the server restores SIGCHLD, so its children keep their exit codes; ours are reaped unseen
+        with pytest.raises(ChildFailed, match="exit code 3" if route == "server" else "killed or exited"):
+            run_stoppable(functools.partial(os._exit, 3))
+    finally:
+        signal.signal(signal.SIGCHLD, old)
+    while interrupt._idle_servers:
+        interrupt._idle_servers.pop().close()
+
+
+def test_server_start_is_not_counted_in_the_deadline_and_a_dead_server_is_replaced(monkeypatch):
+    monkeypatch.setattr(interrupt, "_other_threads_running", lambda: True)
+    monkeypatch.setattr(interrupt, "_idle_servers", [])
+    assert run_stoppable(functools.partial(time.sleep, 0.3), timeout=0.6) is None  # the start takes ~1 s
+    server = interrupt._idle_servers[0]
+    server.process.kill()                                      # the OOM killer, say
+    server.process.wait()
+    assert run_stoppable(os.getppid) not in (os.getpid(), server.process.pid)
+    while interrupt._idle_servers:
+        interrupt._idle_servers.pop().close()
+
+
+def test_the_server_keeps_no_stream_of_ours_open(monkeypatch):
+    """Started while our stdout was a pipe that someone reads to its end, the server must not
+    hold that pipe open after we move stdout back."""
+    monkeypatch.setattr(interrupt, "_other_threads_running", lambda: True)
+    monkeypatch.setattr(interrupt, "_idle_servers", [])
+    read_end, write_end = os.pipe()
+    saved = os.dup(1)
+    os.dup2(write_end, 1)
+    try:
+        run_stoppable(os.getpid)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(write_end)
+    try:
+        assert interrupt._readable(read_end, 5.0) and os.read(read_end, 100) == b""   # end of file
+    finally:
+        os.close(read_end)
+        while interrupt._idle_servers:
+            interrupt._idle_servers.pop().close()
+
+
+_CALLER_KILLED = """
+import functools, os, sys, threading, time
+from convexmetric import interrupt
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+interrupt.run_stoppable(os.getpid)
+print(interrupt._idle_servers[0].process.pid, flush=True)
+interrupt.run_stoppable(functools.partial(time.sleep, 60))
+"""
+
+
+def test_a_killed_caller_takes_its_servers_and_their_children_along():
+    proc = subprocess.Popen([sys.executable, "-c", _CALLER_KILLED], stdout=subprocess.PIPE, text=True)
+    try:
+        server = int(proc.stdout.readline())
+        children = []
+        for _ in range(100):                  # the sleeping child, once the server has forked it
+            with open(f"/proc/{server}/task/{server}/children") as f:
+                children = [int(c) for c in f.read().split()]
+            if children:
+                break
+            time.sleep(0.05)
+        assert children
+    finally:
+        proc.kill()
+        proc.wait()
+    for _ in range(100):
+        if not any(os.path.exists(f"/proc/{pid}") for pid in (server, *children)):
+            break
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in (server, *children))
+
+
+_MAIN_FUNCTION = """
+import logging, threading
+logging.basicConfig()
+from convexmetric.interrupt import run_stoppable
+def job():
+    return 42
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+print(run_stoppable(job))
+"""
+
+
+def test_a_function_of_the_callers_main_runs_here_with_a_warning():
+    out = subprocess.run([sys.executable, "-c", _MAIN_FUNCTION], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["42"] and "cannot unpickle the call" in out.stderr, out
+
+
 def test_child_collects_only_its_own_objects(monkeypatch):
     """The parent's objects are frozen in the child, so its collections never copy their pages."""
     monkeypatch.setattr(interrupt, "_other_threads_running", lambda: False)
