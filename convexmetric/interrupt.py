@@ -16,13 +16,16 @@ Where the child is forked from:
   is inside a multi-threaded BLAS call (OpenMathLib/OpenBLAS issues 2270 and 5520), and
   this package's own test suite once hung there. The server is a fresh single-threaded
   interpreter, started on first need, with CVXPY and the backends' callers already
-  imported; it forks the children instead, and ``fn`` is pickled to reach them. A
-  server serves one call at a time; concurrent callers get one each, and up to
-  :data:`MAX_IDLE_SERVERS` of them are kept for later calls.
+  imported; it forks the children instead, and ``fn`` is pickled to reach them, with this
+  process's standard output and error (the child writes where this process writes now).
+  A server serves one call at a time; concurrent callers get one each, and up to
+  :data:`MAX_IDLE_SERVERS` of them are kept for later calls. A server kills its child when
+  asked (the deadline, Ctrl-C) and when this process goes away.
 
 Set ``CONVEXMETRIC_NO_FORK=1`` to run the calls in this process instead (Ctrl-C and the
-deadline then wait for the call to finish); a call that cannot be pickled for the
-server runs in this process too, with a warning.
+deadline then wait for the call to finish). A call that cannot be pickled for the server
+or unpickled there (a function of the caller's ``__main__``), or one for which no server
+starts, runs in this process too, with a warning.
 """
 from __future__ import annotations
 
