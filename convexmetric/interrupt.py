@@ -205,6 +205,9 @@ STD_FDS = (1, 2)
 #: What a caller sends on the job socket, while its call runs, to have the child killed.
 KILL_REQUEST = b"k"
 
+#: Seconds a caller waits for the server to confirm a kill before stopping the server itself.
+KILL_REPLY_SECONDS = 5.0
+
 
 def _open_std_fds() -> list[int]:
     out = []
@@ -234,9 +237,14 @@ def _serve_one(jobs, job_fd: int, reply_fd: int) -> None:
     While the child runs, a :data:`KILL_REQUEST` from the caller kills it, and so does the
     caller going away (end of file on ``jobs``, then EOFError): no solve outlives its caller.
     """
-    head, fds, _, _ = socket.recv_fds(jobs, 9, len(STD_FDS))
-    if not head:
-        raise EOFError
+    head, fds = b"", []
+    while not head:
+        head, fds, _, _ = socket.recv_fds(jobs, 9, len(STD_FDS))
+        if not head:
+            raise EOFError
+        # a kill request that crossed the child's end is stale: a header never starts with
+        # one (its first byte is the high byte of the call's length, 0)
+        head = head.lstrip(KILL_REQUEST)
     try:
         head += _receive_exactly(jobs, 9 - len(head))
         size, mask = struct.unpack("!QB", head)
@@ -469,8 +477,9 @@ def _call_server(payload: bytes, timeout):
             except BaseException:  # the deadline, Ctrl-C: the server kills its child first
                 try:
                     server.jobs.sendall(KILL_REQUEST)
-                    _receive(server.reply_fd)
-                    in_step = True
+                    if _readable(server.reply_fd, KILL_REPLY_SECONDS):  # else it is stuck: the finally stops it
+                        _receive(server.reply_fd)
+                        in_step = True
                 except (EOFError, OSError):
                     pass
                 raise

@@ -149,6 +149,30 @@ def test_ignoring_sigchld_breaks_neither_route(route, monkeypatch):
         interrupt._idle_servers.pop().close()
 
 
+def test_a_kill_request_that_arrives_after_its_child_ended_is_ignored(monkeypatch):
+    """The deadline can pass as the child ends: the server then reads the kill request
+    between calls, where it must not be taken for the start of the next call."""
+    monkeypatch.setattr(interrupt, "_other_threads_running", lambda: True)
+    run_stoppable(os.getpid)
+    interrupt._idle_servers[-1].jobs.sendall(interrupt.KILL_REQUEST * 2)
+    assert run_stoppable(functools.partial(divmod, 7, 2), timeout=10) == (3, 1)
+    assert run_stoppable(functools.partial(divmod, 9, 2), timeout=10) == (4, 1)
+
+
+def test_a_stuck_server_cannot_hang_its_caller(monkeypatch):
+    """A server that neither runs the call nor answers the kill request is stopped after
+    KILL_REPLY_SECONDS, and the caller gets its DeadlineExceeded."""
+    monkeypatch.setattr(interrupt, "_other_threads_running", lambda: True)
+    monkeypatch.setattr(interrupt, "KILL_REPLY_SECONDS", 1.0)
+    run_stoppable(os.getpid)
+    server = interrupt._idle_servers[-1]
+    os.kill(server.process.pid, signal.SIGSTOP)
+    t = time.perf_counter()
+    with pytest.raises(DeadlineExceeded):
+        run_stoppable(functools.partial(divmod, 7, 2), timeout=0.5)
+    assert time.perf_counter() - t < 5 and server.process.poll() is not None and server not in interrupt._idle_servers
+
+
 def test_server_start_is_not_counted_in_the_deadline_and_a_dead_server_is_replaced(monkeypatch):
     monkeypatch.setattr(interrupt, "_other_threads_running", lambda: True)
     monkeypatch.setattr(interrupt, "_idle_servers", [])
