@@ -94,13 +94,22 @@ def _send(fd: int, obj) -> None:
     _write_all(fd, struct.pack("!Q", len(data)) + data)
 
 
-def _receive(fd: int):
-    """The next message on ``fd``; EOFError when the writer closed it first."""
+def _read_message(fd: int) -> bytes:
+    """One raw message (length and pickle) from ``fd``; empty if the writer closed first.
+
+    Reads no further, so a process the child left behind holding the pipe delays nothing.
+    """
     head = _read_exactly(fd, 8)
     body = None if head is None else _read_exactly(fd, struct.unpack("!Q", head)[0])
-    if body is None:
+    return b"" if body is None else head + body
+
+
+def _receive(fd: int):
+    """The next message on ``fd``, unpickled; EOFError when the writer closed it first."""
+    raw = _read_message(fd)
+    if not raw:
         raise EOFError
-    return pickle.loads(body)
+    return pickle.loads(raw[8:])
 
 
 # --- the child: the same code whichever process forks it ------------------------------
@@ -171,16 +180,6 @@ def _fork_call(job, close_fds=(), std_fds=None) -> tuple[int, int]:
         os._exit(0)  # skip atexit handlers and buffered output inherited from the parent
 
 
-def _read_message(fd: int) -> bytes:
-    """One raw message (length and pickle) from ``fd``; empty if the writer closed first.
-
-    Reads no further, so a process the child left behind holding the pipe delays nothing.
-    """
-    head = _read_exactly(fd, 8)
-    body = None if head is None else _read_exactly(fd, struct.unpack("!Q", head)[0])
-    return b"" if body is None else head + body
-
-
 def _reap(pid: int) -> int | None:
     """Wait for the child ``pid``; its exit code (None where SIGCHLD is ignored and it was reaped already)."""
     try:
@@ -220,15 +219,11 @@ def _open_std_fds() -> list[int]:
     return out
 
 
-def _receive_exactly(sock, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = sock.recv(min(left, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+def _read_all(fd: int, size: int) -> bytes:
+    data = _read_exactly(fd, size)
+    if data is None:
+        raise EOFError
+    return data
 
 
 def _serve_one(jobs, job_fd: int, reply_fd: int) -> None:
@@ -246,10 +241,10 @@ def _serve_one(jobs, job_fd: int, reply_fd: int) -> None:
         # one (its first byte is the high byte of the call's length, 0)
         head = head.lstrip(KILL_REQUEST)
     try:
-        head += _receive_exactly(jobs, 9 - len(head))
+        head += _read_all(job_fd, 9 - len(head))
         size, mask = struct.unpack("!QB", head)
         std_fds = dict(zip([t for i, t in enumerate(STD_FDS) if mask >> i & 1], fds))
-        pid, read_end = _fork_call(_receive_exactly(jobs, size), close_fds=(job_fd, reply_fd), std_fds=std_fds)
+        pid, read_end = _fork_call(_read_all(job_fd, size), close_fds=(job_fd, reply_fd), std_fds=std_fds)
     finally:
         for fd in fds:
             os.close(fd)
