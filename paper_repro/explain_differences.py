@@ -2,7 +2,12 @@
 
 Run: ``CONVEXMETRIC_DATA=../shared/data python paper_repro/explain_differences.py > paper_repro/results/differences.md``
 
-Sections (``python paper_repro/explain_differences.py wine-other bal-subsets``; default: all):
+Sections (``python paper_repro/explain_differences.py wine-other bal-subsets``; default: all).
+The 20news sections that ran before the table cut the documents' headers to From: and Subject:
+(``20news-weighting``, ``-lmnn``, ``-svm``, ``-inputs``, and the 20news rows of ``energy``,
+``energy-scale`` and ``energy-targets``) keep the by-date documents whole (:data:`NEWS_BYDATE`),
+and the ``20news-headers`` sections compare with that table run (``splits_20news_bydate.csv``):
+
 
 * ``bal`` -- **bal, LMNN** (ours 18 %, paper 11 %). The features are integers 1..5, so most
   points have several same-class neighbours at exactly the same distance and the Euclidean
@@ -59,14 +64,14 @@ Sections (``python paper_repro/explain_differences.py wine-other bal-subsets``; 
 * ``20news-inputs`` -- **20news, the rows on the PCA coordinates** (kNN PCA and LDA, LMNN,
   energy, SVM) on split 0 with tf-idf words and with the table's sublinear tf-idf (1 + ln c).
 * ``20news-headers`` -- **20news, the documents' headers**: kNN, LDA, LMNN, energy and SVM on
-  splits 0 and 1 as in the committed table run, as the current code computes them, and with
+  splits 0 and 1 as in the by-date table run, as the current code computes them, and with
   every header line but From: and Subject: removed (the paper's 20news-18828 version keeps
   only those two).
 * ``20news-headers-passes`` -- **20news, multiple passes and metrics** on split 0 with only the
-  From: and Subject: header lines, against the committed table run.
+  From: and Subject: header lines, against the by-date table run.
 * ``20news-headers-splits`` -- **20news, the documents' headers on every split**: kNN, LDA,
   LMNN, energy (and the rule with the identity) and SVM on all ten splits with only the From:
-  and Subject: header lines, against the committed table run and the paper.
+  and Subject: header lines, against the by-date table run and the paper.
 * ``ofaces-lda`` -- **oFaces, kNN LDA** (ours 4.3 %, paper 10.0 %): LDA fitted on the whole
   training part (the table's) or on the 70 % the metrics learn from, where its within-class
   scatter is singular, with two ways of regularising it.
@@ -98,8 +103,8 @@ Sections (``python paper_repro/explain_differences.py wine-other bal-subsets``; 
   committed ``table1.csv``, and the paper's); seconds.
 * ``energy`` -- **yFaces and 20news, energy**: the rule with a test point's targets chosen in
   the learned or the Euclidean metric, the rule of the authors' public code, and 3-NN and the
-  rule with M replaced by the identity, on every split (hours: 20news's metrics are solved
-  again when the table run's cache is gone).
+  rule with M replaced by the identity, on every split (hours: 20news's by-date metrics are
+  solved again).
 * ``energy-scale`` -- **yFaces and 20news, energy** against the scale c of the metric c M
   (3-NN does not see it; the energy rule's margin does), on split 0 of each.
 * ``energy-targets`` -- **yFaces and 20news, energy** with the training points' targets
@@ -118,7 +123,12 @@ from convexmetric.neighbors import select_targets
 from convexmetric.repro import PROTOCOLS, SplitData, lda_coordinates, load_raw, make_split, run_method
 
 SPLITS = 5
-NEWS_TFIDF = dataclasses.replace(PROTOCOLS["20news"], word_weighting="tfidf")   # 20news's inputs before sublinear tf-idf
+#: 20news's table protocol on the by-date documents with their headers whole, as the table ran
+#: before it cut them to From: and Subject:; the 20news sections that ran then keep it
+NEWS_BYDATE = dataclasses.replace(PROTOCOLS["20news"], header_lines=None)
+NEWS_TFIDF = dataclasses.replace(NEWS_BYDATE, word_weighting="tfidf")   # 20news's inputs before sublinear tf-idf
+#: The protocols the energy sections ran (by-date 20news); the table's for the other data sets
+ENERGY_PROTOCOLS = {"20news": NEWS_BYDATE}
 WINE_EARLY_ITERS = (30, 100, 300, 1000, 3000)    # first-order runs stopped early (certified gaps reported)
 
 
@@ -779,7 +789,7 @@ def news_weighting_rows():
           "on their 200 leading principal components (fitted on the training rows). Paper: 48.57 and 18.22.\n")
     print("| weighting | kNN Euclidean | kNN PCA 200 | seconds |")
     print("|---|---|---|---|")
-    proto = PROTOCOLS["20news"]
+    proto = NEWS_BYDATE
     Xtr, ytr, Xte, yte = make_split(proto, load_raw("20news"), 0, 0, False)
     docs = list(Xtr), list(Xte)
     Ctr, Cte = bag_of_words(*docs, proto.bag_of_words)
@@ -841,11 +851,14 @@ def table_cache(name):
     return key, _cache_dir(Path(__file__).resolve().parent / "results", name, key)
 
 
-def table_split(name, split=0, raw=None):
-    """Split ``split`` of ``name``'s table protocol, reading its single metric from the table run's cache."""
+def table_split(name, split=0, raw=None, proto=None):
+    """Split ``split`` of ``name``'s table protocol, reading its single metric from the table run's cache;
+    with another ``proto`` (20news's :data:`NEWS_BYDATE`), the split under it, its metric solved afresh."""
+    raw = load_raw(name) if raw is None else raw
+    if proto is not None and proto != PROTOCOLS[name]:   # never into the table's cache
+        return SplitData(proto, *make_split(proto, raw, split, 0, False), seed=split)
     key, cache = table_cache(name)
     proto = PROTOCOLS[name]
-    raw = load_raw(name) if raw is None else raw
     return SplitData(proto, *make_split(proto, raw, split, 0, False), seed=split, store=cache / str(split), key=key)
 
 
@@ -938,15 +951,16 @@ def news_inputs_rows():
     proto = NEWS_TFIDF
     print("\n## 20news: the rows on the PCA coordinates under two word weightings\n")
     print("Split 0 of the table's protocol, test error (%). *sublinear tf-idf*: the table's inputs, each word "
-          "count c replaced by 1 + ln c before the idf weights and the unit length (its single metric read "
-          "from the table run's cache, which a run without it solves and fills); *tf-idf*: the same protocol "
+          "count c replaced by 1 + ln c before the idf weights and the unit length (its single metric solved "
+          "here, as the table run solved it before the table cut the headers); *tf-idf*: the same protocol "
           "with the counts themselves, everything else unchanged (PCA 200, LMNN by the table's solver and "
           f"{proto.solver_options['time_limit']} s budget).\n")
     print("| row | tf-idf | sublinear tf-idf (the table's) | paper |")
     print("|---|---|---|---|")
     raw = load_raw("20news")
     t = time.perf_counter()
-    runs = [SplitData(proto, *make_split(proto, raw, 0, 0, False), seed=0), table_split("20news", 0, raw)]
+    runs = [SplitData(proto, *make_split(proto, raw, 0, 0, False), seed=0),
+            table_split("20news", 0, raw, NEWS_BYDATE)]
     prep = time.perf_counter() - t
     paper = read_paper()
     gaps = []
@@ -964,19 +978,13 @@ def news_inputs_rows():
 NEWS_HEADER_SPLITS = (0, 1)
 
 
-def from_and_subject_only(doc):
-    """``doc`` with its header cut to its From: and Subject: lines, as in the 20news-18828 version."""
-    head, sep, body = doc.partition("\n\n")
-    keep = [line for line in head.split("\n") if line.startswith(("From:", "Subject:"))]
-    return "\n".join(keep) + sep + body if sep else doc
-
-
-def table_run_errors(name):
-    """``{(split, method): error}`` of the committed table run (``results/splits.csv``)."""
+def bydate_table_run_errors():
+    """``{(split, method): error}`` of 20news's table run on the by-date documents with their headers
+    whole (``results/splits_20news_bydate.csv``, its rows of ``splits.csv`` before the table cut them)."""
     import csv
     from pathlib import Path
-    with open(Path(__file__).resolve().parent / "results" / "splits.csv", newline="") as f:
-        return {(int(r["split"]), r["method"]): float(r["error"]) for r in csv.DictReader(f) if r["dataset"] == name}
+    with open(Path(__file__).resolve().parent / "results" / "splits_20news_bydate.csv", newline="") as f:
+        return {(int(r["split"]), r["method"]): float(r["error"]) for r in csv.DictReader(f)}
 
 
 def news_headers_rows():
@@ -991,20 +999,18 @@ def news_headers_rows():
           "hold Lines: (every document), Organization: (96 %), Distribution:, NNTP-Posting-Host:, Reply-To:, "
           "Keywords: and others. Test error (%) of the table's protocol (sublinear tf-idf, PCA 200, LMNN by "
           f"the table's solver and {proto.solver_options['time_limit']} s budget) on splits "
-          f"{', '.join(map(str, NEWS_HEADER_SPLITS))}: *table run*, the committed `splits.csv` (its 20 000 "
-          "words chose among the words tied at the 20 000th place in scikit-learn's order, which depends on "
-          "the CPU); *by date*, the same protocol run now (ties alphabetical); *From + Subject*, the same "
+          f"{', '.join(map(str, NEWS_HEADER_SPLITS))}: *table run*, the by-date table run "
+          "(`splits_20news_bydate.csv`; its 20 000 words chose among the words tied at the 20 000th place "
+          "in scikit-learn's order, which depends on the CPU); *by date*, the same protocol run now (ties alphabetical); *From + Subject*, the same "
           "documents with every other header line removed.\n")
     print("| split | row | table run | by date | From + Subject | paper |")
     print("|---|---|---|---|---|---|")
-    raw, paper, table = load_raw("20news"), read_paper(), table_run_errors("20news")
+    raw, paper, table = load_raw("20news"), read_paper(), bydate_table_run_errors()
     means, notes = {}, []
     for split in NEWS_HEADER_SPLITS:
         Xtr, ytr, Xte, yte = make_split(proto, raw, split, 0, False)
         t = time.perf_counter()
-        runs = [SplitData(proto, Xtr, ytr, Xte, yte, seed=split),
-                SplitData(proto, [from_and_subject_only(d) for d in Xtr], ytr,
-                          [from_and_subject_only(d) for d in Xte], yte, seed=split)]
+        runs = [SplitData(p, Xtr, ytr, Xte, yte, seed=split) for p in (NEWS_BYDATE, proto)]
         notes.append(f"split {split} prepared in {time.perf_counter() - t:.0f} s")
         for method in NEWS_INPUT_METHODS:
             out = [run_method(method, data) for data in runs]
@@ -1040,13 +1046,12 @@ def news_headers_splits_rows():
           "the paper's.\n")
     print("| split | " + " | ".join(columns) + " | LMNN certified gap | seconds |")
     print("|---" * (len(columns) + 3) + "|")
-    raw, paper, table = load_raw("20news"), read_paper(), table_run_errors("20news")
+    raw, paper, table = load_raw("20news"), read_paper(), bydate_table_run_errors()
     rows = []
     for split in range(proto.n_splits):
         t = time.perf_counter()
         Xtr, ytr, Xte, yte = make_split(proto, raw, split, 0, False)
-        data = SplitData(proto, [from_and_subject_only(d) for d in Xtr], ytr,
-                         [from_and_subject_only(d) for d in Xte], yte, seed=split)
+        data = SplitData(proto, Xtr, ytr, Xte, yte, seed=split)
         out = {m: run_method(m, data) for m in NEWS_INPUT_METHODS}
         (Xs, Xt), eye = data.std, np.eye(data.std[0].shape[1])
         identity = 100 * np.mean(energy_predict(Xs, data.ytr, Xt, eye, data.reference_targets()) != data.yte)
@@ -1080,11 +1085,10 @@ def news_headers_passes_rows():
           f"{', '.join(map(str, NEWS_HEADER_PASS_SPLITS))}; the table's solvers and budgets.\n")
     print("| split | row | table run | From + Subject | paper | certified gap (From + Subject) | seconds |")
     print("|---|---|---|---|---|---|---|")
-    raw, paper, table = load_raw("20news"), read_paper(), table_run_errors("20news")
+    raw, paper, table = load_raw("20news"), read_paper(), bydate_table_run_errors()
     for split in NEWS_HEADER_PASS_SPLITS:
         Xtr, ytr, Xte, yte = make_split(proto, raw, split, 0, False)
-        cut = SplitData(proto, [from_and_subject_only(d) for d in Xtr], ytr,
-                        [from_and_subject_only(d) for d in Xte], yte, seed=split)
+        cut = SplitData(proto, Xtr, ytr, Xte, yte, seed=split)
         for method in NEWS_PASS_METHODS:
             t = time.perf_counter()
             r = run_method(method, cut)
@@ -1651,7 +1655,7 @@ def _energy_split_rows(splits_by_name, cells_of, paper):
         paper_energy = f" | {paper[('lmnn_energy', PAPER_COLUMN[name])]:.2f} |"
         rows = []
         for split in splits:
-            data = table_split(name, split, raw)
+            data = table_split(name, split, raw, ENERGY_PROTOCOLS.get(name))
             _, sol = data.single()
             rows.append(cells_of(data, sol))
             print(f"| {name} | {split} | " + " | ".join(f"{100 * c:.2f}" for c in rows[-1]) + paper_energy,
@@ -1779,8 +1783,7 @@ def energy_headers_rows():
     for split in ENERGY_HEADER_SPLITS:
         t = time.perf_counter()
         Xtr, ytr, Xte, yte = make_split(proto, raw, split, 0, False)
-        data = SplitData(proto, [from_and_subject_only(d) for d in Xtr], ytr,
-                         [from_and_subject_only(d) for d in Xte], yte, seed=split)
+        data = SplitData(proto, Xtr, ytr, Xte, yte, seed=split)
         (Xs, Xt), targets = data.std, data.reference_targets()
         p, sol = data.single()
 
@@ -1844,7 +1847,7 @@ def energy_scale_rows():
           "squared distance from a training point to its nearest target in M and in I: how large the "
           "metric is against the identity, the paper's solver's start.\n")
     for name in ENERGY_SPLITS:
-        proto = PROTOCOLS[name]
+        proto = ENERGY_PROTOCOLS.get(name, PROTOCOLS[name])
         data = SplitData(proto, *make_split(proto, load_raw(name), 0, 0, False))
         (Xtr, Xte), ytr, yte = data.std, data.ytr, data.yte
         p, sol = data.single()

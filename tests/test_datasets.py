@@ -221,3 +221,28 @@ def test_bag_of_words_tfidf_uses_training_document_frequencies():
     assert not np.allclose(tr.toarray(), D.bag_of_words(train, test, n_words=10, weighting="tfidf")[0].toarray())
     with pytest.raises(ValueError, match="word weighting"):
         D.bag_of_words(train, test, weighting="binary")
+
+
+def test_keep_header_lines_cuts_the_header_and_nothing_else():
+    doc = ("From: a@b.edu (A)\nSubject: Re: bikes\n  folded subject line\nOrganization: B\nLines: 3\n"
+           "\nbody line\nFrom: quoted in the body\n\nLines: also body\n")
+    assert D.keep_header_lines([doc]) == [
+        "From: a@b.edu (A)\nSubject: Re: bikes\n\nbody line\nFrom: quoted in the body\n\nLines: also body\n"]
+    # another choice of prefixes, a header with no kept line, a document with no header at all
+    assert D.keep_header_lines([doc], ["Lines:"]) == ["Lines: 3" + doc[doc.index("\n\n"):]]
+    assert D.keep_header_lines(["Organization: B\n\nbody"]) == ["\n\nbody"]
+    assert D.keep_header_lines(["one paragraph, no blank line"]) == ["one paragraph, no blank line"]
+    for bad in ("From:", (), ("From:", ""), [b"From:"]):        # one string would become per-character prefixes
+        with pytest.raises(ValueError, match="prefixes"):
+            D.keep_header_lines([doc], bad)
+
+
+def test_20news_documents_cut_to_from_and_subject(data_home):
+    docs = D.load_20newsgroups(data_home)[0]
+    cut = D.keep_header_lines(docs)
+    heads = [d.partition("\n\n")[0].split("\n") for d in docs]
+    assert sum(any(line.startswith("Lines:") for line in h) for h in heads) > 0.9 * len(docs)
+    for doc, new, head in zip(docs, cut, heads):
+        new_head, sep, body = new.partition("\n\n")
+        assert sep and body == doc.partition("\n\n")[2]
+        assert new_head.split("\n") == [line for line in head if line.startswith(("From:", "Subject:"))]

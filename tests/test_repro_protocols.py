@@ -116,6 +116,15 @@ def test_new_protocol_fields_leave_the_other_data_sets_keys_alone():
     # only a bag of words has a vocabulary rule in its key (its results changed with the rule)
     assert repro.cache_key("20news", seed=0, fast=False)["vocabulary"] == "most common, ties alphabetical"
     assert all("vocabulary" not in repro.cache_key(name, seed=0, fast=False) for name in repro.PROTOCOLS if name != "20news")
+    # the paper's 20news-18828 headers: in 20news's key, so by-date results are never read for them
+    assert repro.cache_key("20news", seed=0, fast=False)["protocol"]["header_lines"] == ["From:", "Subject:"]
+    bydate = replace(repro.PROTOCOLS["20news"], header_lines=None)
+    assert bydate != repro.PROTOCOLS["20news"]
+    for bad in ("From:", ()):
+        with pytest.raises(ValueError, match="prefixes"):
+            replace(repro.PROTOCOLS["20news"], header_lines=bad)
+    with pytest.raises(ValueError, match="bag_of_words"):
+        repro.Protocol("toy", 1, header_lines=("From:",))
 
 
 def test_large_protocols_use_the_default_solver_with_time_limits():
@@ -150,6 +159,12 @@ def test_20news_bag_of_words_pca_and_sparse_euclidean_row(data_home, monkeypatch
     rec = repro.run_method("knn_euclidean", data)
     dense = np.mean(knn_predict(Btr.toarray(), data.ytr, Bte.toarray()) != data.yte)
     assert rec["error"] == pytest.approx(100 * dense)
+    # the words are those of the documents cut to From: and Subject:, not of the whole documents
+    from convexmetric.datasets import bag_of_words, keep_header_lines
+    cut = bag_of_words(keep_header_lines(split[0]), keep_header_lines(split[2]), 20000, proto.word_weighting)
+    whole = bag_of_words(list(split[0]), list(split[2]), 20000, proto.word_weighting)
+    assert (Btr != cut[0]).nnz == 0 and (Bte != cut[1]).nnz == 0
+    assert Btr.shape != whole[0].shape or (Btr != whole[0]).nnz > 0
 
 
 def test_yfaces_drops_five_components_and_holds_out_validation(data_home, monkeypatch):
