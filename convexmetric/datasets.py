@@ -367,10 +367,16 @@ NEWS_18828_HEADER_LINES = ("From:", "Subject:")
 
 
 def header_prefixes(prefixes) -> tuple:
-    """``prefixes`` as a tuple of header-line prefixes; ValueError unless a non-empty sequence
-    (not one string, whose characters would each become a prefix) of non-empty strings."""
-    if isinstance(prefixes, str) or not prefixes or not all(isinstance(p, str) and p for p in prefixes):
-        raise ValueError(f"header-line prefixes must be a non-empty sequence of non-empty strings, got {prefixes!r}")
+    """``prefixes`` as a tuple of header-line prefixes.
+
+    ValueError unless a non-empty list or tuple of non-empty strings: one string would make
+    each of its characters a prefix, a generator would be used up by the check, and a set's
+    order changes between processes (and with it a cache key built from the prefixes).
+    """
+    if not isinstance(prefixes, (list, tuple)) or not prefixes \
+            or not all(isinstance(p, str) and p for p in prefixes):
+        raise ValueError("header-line prefixes must be a non-empty list or tuple of non-empty strings, "
+                         f"got {prefixes!r}")
     return tuple(prefixes)
 
 

@@ -784,7 +784,8 @@ def news_weighting_rows():
     from convexmetric.datasets import bag_of_words, pca_reduce
     from convexmetric.repro import knn_error_sparse
     print("\n## 20news: kNN baselines under six word weightings\n")
-    print("3-NN test error (%) on split 0 of the table's protocol (13 192 training, 5 654 test documents), "
+    print("3-NN test error (%) on split 0 of the table's protocol on the by-date documents, headers whole "
+          "(13 192 training, 5 654 test documents), "
           "the 20 000 most common training words. *Euclidean*: on the sparse weighted counts; *PCA 200*: "
           "on their 200 leading principal components (fitted on the training rows). Paper: 48.57 and 18.22.\n")
     print("| weighting | kNN Euclidean | kNN PCA 200 | seconds |")
@@ -895,7 +896,8 @@ def news_lmnn_rows():
     p = data.problem()
     solver = choose_solver(p) if proto.solver == "auto" else proto.solver
     print("\n## 20news: LMNN, training and test error along the solve\n")
-    print(f"Split 0 of the table's protocol (13 192 training, 5 654 test documents, PCA 200 of tf-idf). The table's "
+    print("Split 0 of the table's protocol on the by-date documents, headers whole (13 192 training, 5 654 test "
+          f"documents, PCA 200 of tf-idf). The table's "
           f"single-metric solve ({solver}, tol {proto.solver_options.get('tol', 1e-3):g}) run to "
           f"{NEWS_CHECKPOINTS[-1]} s instead of {proto.solver_options['time_limit']} s. At each time: the objective, "
           "the relative gap to the best lower bound known then, the leave-one-out 3-NN error on the training "
@@ -950,7 +952,8 @@ def news_inputs_rows():
     from convexmetric.repro import METHODS, PAPER_COLUMN, PAPER_ROW, read_paper
     proto = NEWS_TFIDF
     print("\n## 20news: the rows on the PCA coordinates under two word weightings\n")
-    print("Split 0 of the table's protocol, test error (%). *sublinear tf-idf*: the table's inputs, each word "
+    print("Split 0 of the table's protocol on the by-date documents, headers whole, test error (%). *sublinear "
+          "tf-idf*: the table's inputs, each word "
           "count c replaced by 1 + ln c before the idf weights and the unit length (its single metric solved "
           "here, as the table run solved it before the table cut the headers); *tf-idf*: the same protocol "
           "with the counts themselves, everything else unchanged (PCA 200, LMNN by the table's solver and "
@@ -1001,8 +1004,9 @@ def news_headers_rows():
           f"the table's solver and {proto.solver_options['time_limit']} s budget) on splits "
           f"{', '.join(map(str, NEWS_HEADER_SPLITS))}: *table run*, the by-date table run "
           "(`splits_20news_bydate.csv`; its 20 000 words chose among the words tied at the 20 000th place "
-          "in scikit-learn's order, which depends on the CPU); *by date*, the same protocol run now (ties alphabetical); *From + Subject*, the same "
-          "documents with every other header line removed.\n")
+          "in scikit-learn's order, which depends on the CPU); *by date*, the same protocol on the whole "
+          "documents run now (ties alphabetical); *From + Subject*, the same documents with every other header "
+          "line removed (the table's protocol now).\n")
     print("| split | row | table run | by date | From + Subject | paper |")
     print("|---|---|---|---|---|---|")
     raw, paper, table = load_raw("20news"), read_paper(), bydate_table_run_errors()
@@ -1648,7 +1652,8 @@ ENERGY_SPLITS = {"yfaces": range(10), "20news": range(10)}   # every split of bo
 
 def _energy_split_rows(splits_by_name, cells_of, paper):
     """One table row per split (``cells_of(data, single_solution)``, fractions shown as %) and a
-    mean row per data set, each ending with the paper's energy row; metrics from the table's cache."""
+    mean row per data set, each ending with the paper's energy row; metrics from the table's cache
+    (20news's solved afresh under :data:`ENERGY_PROTOCOLS`)."""
     from convexmetric.repro import PAPER_COLUMN
     for name, splits in splits_by_name.items():
         raw = load_raw(name)
@@ -1688,7 +1693,8 @@ def energy_rows():
     paper = read_paper()
     print("\n## Energy rule variants on yFaces and 20news\n")
     print("Variants of the rule on every split of yFaces and 20news, with the table's "
-          "metric M (read from the table run's cache): a test point's targets of each class chosen nearest "
+          "metric M (read from the table run's cache; 20news's solved afresh on the by-date documents, headers "
+          "whole): a test point's targets of each class chosen nearest "
           "in M (the table's) or in Euclidean distance (as the training points' targets are); the rule of "
           "the authors' public MATLAB code (`energyclassify.m`: targets in M, no margin in the test point's "
           "own impostor hinges); and 3-NN and the table's rule with M replaced by the identity on the same "
@@ -1841,7 +1847,8 @@ def energy_scale_rows():
     paper = read_paper()
     print("\n## Energy against the scale of the metric\n")
     print("3-NN gives the same neighbours in c M for every c > 0; the energy rule does not, since its hinges "
-          "have a margin of 1. Split 0 of yFaces and 20news, the table's protocol, its single metric M solved "
+          "have a margin of 1. Split 0 of yFaces and 20news, the table's protocol (20news's on the by-date "
+          "documents, headers whole), its single metric M solved "
           "with the current code: the energy rule's test error (%) in c M and in c I (the identity on the "
           "same PCA coordinates; c = 1 is the `energy` section's *energy, Euclidean*), and the median "
           "squared distance from a training point to its nearest target in M and in I: how large the "

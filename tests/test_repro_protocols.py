@@ -116,15 +116,42 @@ def test_new_protocol_fields_leave_the_other_data_sets_keys_alone():
     # only a bag of words has a vocabulary rule in its key (its results changed with the rule)
     assert repro.cache_key("20news", seed=0, fast=False)["vocabulary"] == "most common, ties alphabetical"
     assert all("vocabulary" not in repro.cache_key(name, seed=0, fast=False) for name in repro.PROTOCOLS if name != "20news")
+
+
+def test_20news_headers_are_in_its_key_and_the_whole_documents_keep_their_old_key(monkeypatch):
     # the paper's 20news-18828 headers: in 20news's key, so by-date results are never read for them
-    assert repro.cache_key("20news", seed=0, fast=False)["protocol"]["header_lines"] == ["From:", "Subject:"]
-    bydate = replace(repro.PROTOCOLS["20news"], header_lines=None)
-    assert bydate != repro.PROTOCOLS["20news"]
-    for bad in ("From:", ()):
+    cut = repro.cache_key("20news", seed=0, fast=False)
+    assert cut["protocol"]["header_lines"] == ["From:", "Subject:"]
+    proto = repro.PROTOCOLS["20news"]
+    assert proto.fast_version().header_lines == proto.header_lines
+    assert replace(proto, header_lines=["From:", "Subject:"]) == proto      # a list is the same protocol
+    # the by-date documents whole: the key of the table run before the cut, so its caches stay valid
+    monkeypatch.setitem(repro.PROTOCOLS, "20news", replace(proto, header_lines=None))
+    whole = repro.cache_key("20news", seed=0, fast=False)
+    assert whole["protocol"] == {k: v for k, v in cut["protocol"].items() if k != "header_lines"}
+    assert {k: v for k, v in whole.items() if k != "protocol"} == {k: v for k, v in cut.items() if k != "protocol"}
+    for bad in ("From:", (), {"From:"}):
         with pytest.raises(ValueError, match="prefixes"):
-            replace(repro.PROTOCOLS["20news"], header_lines=bad)
+            replace(proto, header_lines=bad)
     with pytest.raises(ValueError, match="bag_of_words"):
         repro.Protocol("toy", 1, header_lines=("From:",))
+
+
+def test_sections_on_the_whole_20news_documents_never_use_the_table_cache(monkeypatch):
+    from pathlib import Path
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    from paper_repro import explain_differences as ed
+    made = []
+    monkeypatch.setattr(ed, "make_split", lambda proto, raw, split, seed, fast: ("Xtr", "ytr", "Xte", "yte"))
+    monkeypatch.setattr(ed, "SplitData", lambda proto, *arrays, **kw: made.append((proto, kw)))
+    ed.table_split("20news", 3, raw="raw", proto=ed.NEWS_BYDATE)
+    ed.table_split("20news", 3, raw="raw", proto=repro.PROTOCOLS["20news"])
+    ed.table_split("20news", 3, raw="raw")
+    assert made[0][0] is ed.NEWS_BYDATE and made[0][0].header_lines is None and "store" not in made[0][1]
+    for proto, kw in made[1:]:
+        assert proto is repro.PROTOCOLS["20news"]
+        assert kw["store"] == ed.table_cache("20news")[1] / "3"
+        assert kw["key"] == repro.cache_key("20news", seed=0, fast=False)
 
 
 def test_large_protocols_use_the_default_solver_with_time_limits():
