@@ -112,8 +112,23 @@ class TripletSet:
 
     # -- set operations ---------------------------------------------------------
     def subset(self, mask_or_index) -> "TripletSet":
-        """Triplets selected by a boolean mask or sorted index array."""
-        return TripletSet.from_keys(self.keys[mask_or_index], self.n)
+        """Triplets selected by a boolean mask or sorted index array.
+
+        When this set's pair table is built and the subset is not tiny beside it, the
+        subset's table is taken from it by a linear relabelling instead of a new sort
+        (the minibatch and certificate paths take several subsets of each set).
+        """
+        child = TripletSet.from_keys(self.keys[mask_or_index], self.n)
+        table = self.__dict__.get("_pair_table")
+        if table is not None and 16 * len(child) >= len(table[0]):
+            pairs, target_pair, impostor_pair = table
+            target_pair, impostor_pair = target_pair[mask_or_index], impostor_pair[mask_or_index]
+            used = np.zeros(len(pairs), dtype=bool)
+            used[target_pair] = True
+            used[impostor_pair] = True
+            relabel = np.cumsum(used) - 1      # pairs stay sorted: the used ones keep their order
+            child.__dict__["_pair_table"] = (pairs[used], relabel[target_pair], relabel[impostor_pair])
+        return child
 
     def union(self, other: "TripletSet") -> "TripletSet":
         self._check_same_n(other)
