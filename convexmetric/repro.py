@@ -599,15 +599,8 @@ def run_method(method: str, data: SplitData) -> dict:
         pred = energy_predict(Xtr_s, ytr, Xte_s, sol.M, targets, k=3, mu=0.5)
         err = float(np.mean(pred != yte))
     elif method == "lmnn_multipass":
-        p, sol = data.single()
-        passes = 1
-        for _ in range(data.proto.passes - 1):  # the later passes: targets recomputed in the learned space
-            targets = p.targets_in_metric(sol.M)
-            if np.array_equal(targets, p.targets):
-                break
-            p = data.problem(targets)
-            sol = data.solve(p, data.proto.solver, data.proto.solver_options, warm_start=sol.M)
-            passes += 1
+        for passes, _, sol in multipass_solutions(data):
+            pass
         err = knn_error(Xtr_s, ytr, Xte_s, yte, sol.M)
         info = {**sol.info, "passes": passes}
     elif method == "lmnn_multimetric":
@@ -621,6 +614,24 @@ def run_method(method: str, data: SplitData) -> dict:
     else:
         raise ValueError(f"unknown method {method!r}; known: {list(METHODS)}")
     return {"error": 100.0 * float(err), **info}
+
+
+def multipass_solutions(data: SplitData, passes: int | None = None):
+    """Multi-pass LMNN, one pass at a time: yield ``(pass, problem, solution)``.
+
+    Pass 1 is the single metric; each later pass recomputes the targets in the previous
+    pass's metric and solves again, warm-started from it, until the targets no longer change
+    or ``passes`` (default: the protocol's) passes are done.
+    """
+    p, sol = data.single()
+    yield 1, p, sol
+    for n in range(2, (data.proto.passes if passes is None else passes) + 1):
+        targets = p.targets_in_metric(sol.M)
+        if np.array_equal(targets, p.targets):
+            return
+        p = data.problem(targets)
+        sol = data.solve(p, data.proto.solver, data.proto.solver_options, warm_start=sol.M)
+        yield n, p, sol
 
 
 def read_paper(path=None) -> dict:

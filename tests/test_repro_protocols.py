@@ -15,7 +15,7 @@ import pytest
 import scipy.sparse as sparse
 
 from convexmetric import repro
-from convexmetric.classify import knn_predict
+from convexmetric.classify import knn_error, knn_predict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,6 +99,14 @@ def test_a_protocols_passes_bound_multipass_lmnn():
     assert runs[1][1]["passes"] == 1 and runs[1][1]["error"] == runs[1][0]
     assert runs[2][1]["passes"] == 2
     assert 2 < runs[6][1]["passes"] <= 6
+    # one pass at a time: each later pass's targets are the previous metric's, and they changed
+    data = repro.SplitData(repro.Protocol("toy", 1, passes=6), X[:60], y[:60], X[60:], y[60:])
+    steps = list(repro.multipass_solutions(data))
+    assert [n for n, _, _ in steps] == list(range(1, runs[6][1]["passes"] + 1))
+    for (_, p, sol), (_, q, _) in zip(steps, steps[1:]):
+        np.testing.assert_array_equal(q.targets, p.targets_in_metric(sol.M))
+        assert not np.array_equal(q.targets, p.targets)
+    assert len(list(repro.multipass_solutions(data, passes=2))) == 2
     for bad in (0, -1, 2.0, True):
         with pytest.raises(ValueError, match="passes"):
             repro.Protocol("toy", 1, passes=bad)
@@ -138,7 +146,6 @@ def test_20news_headers_are_in_its_key_and_the_whole_documents_keep_their_old_ke
 
 
 def test_sections_on_the_whole_20news_documents_never_use_the_table_cache(monkeypatch):
-    from pathlib import Path
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     from paper_repro import explain_differences as ed
     made = []
@@ -368,7 +375,6 @@ def test_figure13_fast_mode_cli(data_home, tmp_path):
 
 
 def test_every_explain_differences_section_is_listed_where_people_look(monkeypatch):
-    from pathlib import Path
     root = Path(__file__).resolve().parents[1]
     monkeypatch.syspath_prepend(str(root))
     from paper_repro import explain_differences as ed
@@ -377,3 +383,30 @@ def test_every_explain_differences_section_is_listed_where_people_look(monkeypat
     assert listed.split()[2:] == list(ed.SECTIONS)                   # the README's list, in the run order
     for name in ed.SECTIONS:
         assert f"``{name}``" in ed.__doc__, name                     # and each is described in the module doc
+
+
+def test_news_more_passes_prints_each_pass_until_the_targets_settle(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    from paper_repro import explain_differences as ed
+    rng = np.random.default_rng(0)            # targets settle after 4 passes; M errs less than the identity
+    y = np.tile(np.arange(3), 30)
+    X = np.column_stack([2 * y + rng.standard_normal(90), rng.standard_normal((90, 1))])
+    proto = repro.Protocol("toy", 1, solver_options={"time_limit": 30})
+    data = repro.SplitData(proto, X[:60], y[:60], X[60:], y[60:])
+    monkeypatch.setattr(ed, "table_split", lambda name, split: data)
+    paper = {("lmnn", "20news"): 14.98, ("lmnn_multipass", "20news"): 13.83}
+    monkeypatch.setattr(repro, "read_paper", lambda: paper)
+    monkeypatch.setattr(repro, "PAPER_COLUMN", {"20news": "20news"})
+    monkeypatch.setattr(repro, "PAPER_ROW", {"lmnn": "lmnn"})
+    ed.news_more_passes_rows()
+    out = capsys.readouterr().out.splitlines()
+    rows = [line.split(" | ") for line in out if line[:3] in {f"| {i}" for i in range(7)}]
+    steps = list(repro.multipass_solutions(data, ed.NEWS_MORE_PASSES))
+    assert [int(r[0][2:]) for r in rows] == [n for n, _, _ in steps] and 3 <= len(rows) < ed.NEWS_MORE_PASSES
+    assert rows[0][1] == ""
+    for r, (_, p, sol), (_, q, _) in zip(rows[1:], steps, steps[1:]):      # the share changed since the last pass
+        changed = 100 * np.mean(np.any(q.targets != p.targets, axis=1))
+        assert changed > 0 and float(r[1].rstrip(" %")) == pytest.approx(changed, abs=0.05)
+    errors = [100 * knn_error(data.std[0], data.ytr, data.std[1], data.yte, sol.M) for _, _, sol in steps]
+    assert errors[0] != 100 * knn_error(data.std[0], data.ytr, data.std[1], data.yte)
+    np.testing.assert_allclose([float(r[4]) for r in rows], errors, atol=0.01)
