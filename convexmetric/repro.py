@@ -623,9 +623,12 @@ def multipass_solutions(data: SplitData, passes: int | None = None):
     pass's metric and solves again, warm-started from it, until the targets no longer change
     or ``passes`` (default: the protocol's) passes are done.
     """
+    passes = data.proto.passes if passes is None else passes
+    if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 1:
+        raise ValueError(f"passes must be a positive integer, got {passes!r}")
     p, sol = data.single()
     yield 1, p, sol
-    for n in range(2, (data.proto.passes if passes is None else passes) + 1):
+    for n in range(2, passes + 1):
         targets = p.targets_in_metric(sol.M)
         if np.array_equal(targets, p.targets):
             return

@@ -126,7 +126,7 @@ class TripletSet:
             used = np.zeros(len(pairs), dtype=bool)
             used[target_pair] = True
             used[impostor_pair] = True
-            relabel = np.cumsum(used) - 1      # pairs stay sorted: the used ones keep their order
+            relabel = np.cumsum(used, dtype=np.int64) - 1      # pairs stay sorted: the used ones keep their order
             child.__dict__["_pair_table"] = (pairs[used], relabel[target_pair], relabel[impostor_pair])
         return child
 

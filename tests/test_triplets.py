@@ -26,6 +26,7 @@ def test_subset_pair_table_matches_a_fresh_one(seed):
         np.testing.assert_array_equal(sub.keys, ts.keys[sel])
         for got, want in zip((sub.pairs, sub.target_pair, sub.impostor_pair), _fresh_table(sub)):
             np.testing.assert_array_equal(got, want)
+            assert got.dtype == want.dtype
         # each triplet still points at its own pairs
         a, b = sub.pairs[sub.target_pair].T
         np.testing.assert_array_equal(np.minimum(sub.anchor, sub.target), a)
@@ -39,7 +40,7 @@ def test_subset_pair_table_matches_a_fresh_one(seed):
         beta = np.zeros(m)
         beta[in_parent] = sub.pair_weights(alpha[sel])
         np.testing.assert_allclose(beta, ts.pair_weights(alpha), atol=1e-12)
-    assert relabelled >= 2 or m > 16 * len(ts)           # the relabelling path ran
+    assert relabelled >= 2                              # the relabelling path ran
 
 
 def test_subset_of_a_set_without_a_table_builds_its_own_lazily():
