@@ -668,15 +668,18 @@ _KEY_IF_SET = {"bag_of_words": None, "validation": 0.0, "patience": None, "word_
                "passes": 3, "header_lines": None}
 
 
-def cache_key(name: str, *, seed: int, fast: bool) -> dict:
+def cache_key(name: str, *, seed: int, fast: bool, proto: Protocol | None = None) -> dict:
     """Every input that changes one cached result of data set ``name``, as plain JSON values.
 
     The protocol as it runs (fast mode caps the solvers' time limits), the base seed,
     fast mode and the package version; fast-mode subsampling sizes only in fast mode.
+    ``proto`` keys another protocol for the same data set (default: the table's,
+    ``PROTOCOLS[name]``), whose results then have a cache folder of their own.
     """
     from . import __version__
     from dataclasses import asdict
-    proto = PROTOCOLS[name].fast_version() if fast else PROTOCOLS[name]
+    proto = PROTOCOLS[name] if proto is None else proto
+    proto = proto.fast_version() if fast else proto
     fields = {k: v for k, v in asdict(proto).items()
               if k not in _NOT_IN_KEY and not (k in _KEY_IF_SET and v == _KEY_IF_SET[k])}
     if not fast:

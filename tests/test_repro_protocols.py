@@ -148,7 +148,7 @@ def test_20news_headers_are_in_its_key_and_the_whole_documents_keep_their_old_ke
         repro.Protocol("toy", 1, header_lines=("From:",))
 
 
-def test_sections_on_the_whole_20news_documents_never_use_the_table_cache(monkeypatch):
+def test_sections_on_the_whole_20news_documents_keep_their_own_cache(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     from paper_repro import explain_differences as ed
     made = []
@@ -157,7 +157,11 @@ def test_sections_on_the_whole_20news_documents_never_use_the_table_cache(monkey
     ed.table_split("20news", 3, raw="raw", proto=ed.NEWS_BYDATE)
     ed.table_split("20news", 3, raw="raw", proto=repro.PROTOCOLS["20news"])
     ed.table_split("20news", 3, raw="raw")
-    assert made[0][0] is ed.NEWS_BYDATE and made[0][0].header_lines is None and "store" not in made[0][1]
+    # the whole documents: a cache of their own, under their own key, never the table's
+    bydate_key = repro.cache_key("20news", seed=0, fast=False, proto=ed.NEWS_BYDATE)
+    assert made[0][0] is ed.NEWS_BYDATE and made[0][1]["key"] == bydate_key
+    assert made[0][1]["store"] == repro._cache_dir(ed.table_cache("20news")[1].parents[2], "20news", bydate_key) / "3"
+    assert made[0][1]["store"].parent != ed.table_cache("20news")[1] and bydate_key != made[1][1]["key"]
     for proto, kw in made[1:]:
         assert proto is repro.PROTOCOLS["20news"]
         assert kw["store"] == ed.table_cache("20news")[1] / "3"
