@@ -28,4 +28,4 @@ python benchmarks/zero_optimum_bound.py --against 59dc5a3 > benchmarks/zero_opti
 python benchmarks/psd_factor.py --against 18321be > benchmarks/psd_factor.txt
 python benchmarks/first_order_whiten.py > benchmarks/first_order_whiten.txt
 python benchmarks/pass_workers.py --against 3a44587 > benchmarks/pass_workers.txt
-python benchmarks/subset_pairs.py --against c17e88a > benchmarks/subset_pairs.txt
+python benchmarks/subset_pairs.py --against c17e88a --repeats 4 > benchmarks/subset_pairs.txt

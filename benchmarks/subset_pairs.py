@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python benchmarks/subset_pairs.py --against REF > benchmarks/subset_pairs.txt
+    python benchmarks/subset_pairs.py --against REF --repeats 4 > benchmarks/subset_pairs.txt
 
 The stochastic solver takes a minibatch subset of the triplets and then its active part at
 every iteration, and the certificates take subsets too. Each subset needs the table of its
@@ -39,7 +39,7 @@ def main():
     args = against_parser(__doc__, repeats=2).parse_args()
     print(f"# subset_pairs, {platform.platform()}, {os.cpu_count()} CPUs, one BLAS thread; this tree: {head()} "
           "(+ working changes)")
-    print(f"# command: python benchmarks/subset_pairs.py --against {args.against}\n")
+    print(f"# command: python benchmarks/subset_pairs.py --against {args.against} --repeats {args.repeats}\n")
     print(f"| data | solver | {args.against} s | this tree s | ratio | objective | iterations | certified gap |")
     print("|---" * 8 + "|")
     with worktree(args.against) as other:
