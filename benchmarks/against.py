@@ -65,6 +65,24 @@ def best_of_trees(other: Path, script: str, args, repeats: int, env: dict | None
     return best["old"], best["new"]
 
 
+def case_table(name: str, args, columns, cases, child, cells) -> None:
+    """Print benchmark ``name``'s two-tree table on one BLAS thread: two comment lines (machine,
+    this tree, the command), then a Markdown table of ``columns``, one row per case of ``cases``.
+    ``child`` runs the case on ``args.against`` and on this tree alternately
+    (:func:`best_of_trees`), and ``cells(case, old, new)`` gives the row's cells from the two
+    best runs."""
+    import platform
+    print(f"# {name}, {platform.platform()}, {os.cpu_count()} CPUs, one BLAS thread; this tree: {head()} "
+          "(+ working changes)")
+    print(f"# command: python benchmarks/{name}.py --against {args.against} --repeats {args.repeats}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|---" * len(columns) + "|")
+    with worktree(args.against) as other:
+        for case in cases:
+            old, new = best_of_trees(other, child, case, args.repeats, ONE_THREAD)
+            print("| " + " | ".join(cells(case, old, new)) + " |", flush=True)
+
+
 def against_parser(doc: str, repeats: int = 2):
     """The argument parser of a two-tree table: ``--against REF`` and ``--repeats``."""
     import argparse

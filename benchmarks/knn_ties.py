@@ -11,10 +11,7 @@ their ratio and both errors (which must agree).
 """
 from __future__ import annotations
 
-import os
-import platform
-
-from against import against_parser, ONE_THREAD, best_of_trees, head, worktree
+from against import against_parser, case_table
 
 CASES = [("letters", 3), ("letters", 1), ("integers", 3), ("gaussian", 3)]
 
@@ -39,17 +36,14 @@ print(json.dumps(dict(wall=time.perf_counter() - t, error=e, n_train=len(ytr), n
 
 def main():
     args = against_parser(__doc__, repeats=3).parse_args()
-    print(f"# knn_ties, {platform.platform()}, {os.cpu_count()} CPUs, one BLAS thread; this tree: {head()} "
-          "(+ working changes)")
-    print(f"# command: python benchmarks/knn_ties.py --against {args.against}\n")
-    print(f"| data | k | train x test | {args.against} s | this tree s | ratio | errors |")
-    print("|---" * 7 + "|")
-    with worktree(args.against) as other:
-        for case in CASES:
-            old, new = best_of_trees(other, CHILD, case, args.repeats, ONE_THREAD)
-            assert old["error"] == new["error"], (case, old, new)
-            print(f"| {case[0]} | {case[1]} | {new['n_train']} x {new['n_test']} | {old['wall']:.2f} "
-                  f"| {new['wall']:.2f} | {old['wall'] / new['wall']:.2f}x | {new['error']:.4f} (same) |", flush=True)
+
+    def cells(case, old, new):
+        assert old["error"] == new["error"], (case, old, new)
+        return [case[0], str(case[1]), f"{new['n_train']} x {new['n_test']}", f"{old['wall']:.2f}",
+                f"{new['wall']:.2f}", f"{old['wall'] / new['wall']:.2f}x", f"{new['error']:.4f} (same)"]
+
+    case_table("knn_ties", args, ["data", "k", "train x test", f"{args.against} s", "this tree s", "ratio", "errors"],
+               CASES, CHILD, cells)
     print("\n*ratio*: the old tree's best wall time over this tree's.")
 
 

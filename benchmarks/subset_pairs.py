@@ -13,10 +13,7 @@ ratio, and the objective and iteration count of both (which must agree).
 """
 from __future__ import annotations
 
-import os
-import platform
-
-from against import against_parser, ONE_THREAD, best_of_trees, head, worktree
+from against import against_parser, case_table
 
 CASES = [("iris", "stochastic"), ("wine", "stochastic"), ("wine", "hybrid"), ("wine", "subgradient")]
 
@@ -37,19 +34,16 @@ print(json.dumps(dict(wall=time.perf_counter() - t, fun=r.fun, nit=r.nit, gap=r.
 
 def main():
     args = against_parser(__doc__, repeats=2).parse_args()
-    print(f"# subset_pairs, {platform.platform()}, {os.cpu_count()} CPUs, one BLAS thread; this tree: {head()} "
-          "(+ working changes)")
-    print(f"# command: python benchmarks/subset_pairs.py --against {args.against} --repeats {args.repeats}\n")
-    print(f"| data | solver | {args.against} s | this tree s | ratio | objective | iterations | certified gap |")
-    print("|---" * 8 + "|")
-    with worktree(args.against) as other:
-        for case in CASES:
-            old, new = best_of_trees(other, CHILD, case, args.repeats, ONE_THREAD)
-            same = abs(old["fun"] - new["fun"]) <= 1e-9 * abs(old["fun"]) and old["nit"] == new["nit"]
-            print(f"| {case[0]} | {case[1]} | {old['wall']:.2f} | {new['wall']:.2f} | {old['wall'] / new['wall']:.2f}x "
-                  f"| {new['fun']:.6f} ({'same' if same else 'old: %.6f' % old['fun']}) "
-                  f"| {new['nit']}{'' if old['nit'] == new['nit'] else ' (old: %d)' % old['nit']} "
-                  f"| {new['gap']:.1e} ({new['status']}) |", flush=True)
+
+    def cells(case, old, new):
+        same = abs(old["fun"] - new["fun"]) <= 1e-9 * abs(old["fun"])
+        return [*case, f"{old['wall']:.2f}", f"{new['wall']:.2f}", f"{old['wall'] / new['wall']:.2f}x",
+                f"{new['fun']:.6f} ({'same' if same else 'old: %.6f' % old['fun']})",
+                f"{new['nit']}{'' if old['nit'] == new['nit'] else ' (old: %d)' % old['nit']}",
+                f"{new['gap']:.1e} ({new['status']})"]
+
+    case_table("subset_pairs", args, ["data", "solver", f"{args.against} s", "this tree s", "ratio", "objective",
+                                      "iterations", "certified gap"], CASES, CHILD, cells)
     print("\n*ratio*: the old tree's best wall time over this tree's.")
 
 
