@@ -840,9 +840,15 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
     kept = list(dict.fromkeys(r["dataset"] for r in kept_rows))
     if kept:
         logger.info("kept the results of %s from the summary files in %s (not recomputed)", ", ".join(kept), out_dir)
+    stale = _kept_under_other_inputs(kept_records, seed=seed, fast=fast)
+    for name, keys_of in stale.items():
+        logger.warning("the kept rows of %s were computed under other inputs (cache key %s) than this code's "
+                       "protocol gives (%s): --datasets %s computes them again", name, ", ".join(keys_of["recorded"]),
+                       keys_of["now"], name)
     write_outputs(out_dir, _in_table_order(order, kept_rows + rows), dict(datasets=list(datasets), methods=list(methods),
                   fast=fast, n_splits=n_splits, seed=seed, cache_keys=keys, kept_from_earlier_runs=kept,
-                  code=code_fingerprint(), cached_by_other_code={n: c for n, c in other_code.items() if c}),
+                  kept_under_other_inputs=stale, code=code_fingerprint(),
+                  cached_by_other_code={n: c for n, c in other_code.items() if c}),
                   walls, time.perf_counter() - t_start)
     return rows
 
@@ -879,6 +885,21 @@ def _earlier_results(out_dir, datasets, methods=None, *, seed: int, fast: bool):
     order = list(dict.fromkeys(r["dataset"] for r in every))
     redone = set(METHODS if methods is None else methods)
     return [r for r in every if not (r["dataset"] in datasets and r["method"] in redone)], order
+
+
+def _kept_under_other_inputs(records, *, seed: int, fast: bool) -> dict:
+    """``{dataset: {"recorded": [hashes], "now": hash}}`` for the kept split records (read back
+    from ``splits.csv``) whose recorded cache key differs from the key this code's protocol
+    gives: rows a protocol change left behind. Records without one (older summaries) are not
+    checked."""
+    now, stale = {}, {}
+    for r in records:
+        name, recorded = r["dataset"], r.get("cache_key") or ""
+        if name not in now:
+            now[name] = _key_hash(cache_key(name, seed=seed, fast=fast))
+        if recorded and recorded != now[name]:
+            stale.setdefault(name, {"recorded": set(), "now": now[name]})["recorded"].add(recorded)
+    return {name: {"recorded": sorted(s["recorded"]), "now": s["now"]} for name, s in stale.items()}
 
 
 def _in_table_order(order, items):
@@ -944,16 +965,20 @@ def _kept_rows(records, reference=None) -> list:
 
 
 def _write_split_records(out_dir: Path, records) -> None:
-    """Every cached (data set, split, method) result in one CSV (``splits.csv``)."""
+    """Every cached (data set, split, method) result in one CSV (``splits.csv``), each with the hash
+    of the cache key it was computed under (:func:`_kept_under_other_inputs` compares it)."""
     fields = ["dataset", "split", "method", "error", "objective", "relative_gap", "status", "solver", "nit",
               "wall_time", "seed", "n_train", "n_test", "fast", "n_fit", "prep_time", "val_error",
-              "test_error_final", "relative_gap_final"]
+              "test_error_final", "relative_gap_final", "cache_key"]
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "splits.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         for r in records:
-            w.writerow({k: (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, "")) for k in fields})
+            row = {k: (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, "")) for k in fields}
+            key = r.get("cache_key")   # a cached record's key, or the hash a kept row read back
+            row["cache_key"] = _key_hash(key) if isinstance(key, dict) else (key or "")
+            w.writerow(row)
 
 
 def write_outputs(out_dir, rows, args, walls, total):
@@ -991,6 +1016,10 @@ def write_outputs(out_dir, rows, args, walls, total):
             computed += f" ({', '.join(METHODS[m] for m in METHODS if m in args['methods'])})"
         lines += ["", f"Rows of {', '.join(args['kept_from_earlier_runs'])} were kept from an earlier run's "
                   f"summary files (same seed and mode); this run computed {computed}."]
+    for name, keys_of in args.get("kept_under_other_inputs", {}).items():
+        lines += ["", f"**The kept rows of {name} were computed under other inputs** (cache key "
+                  f"{', '.join(keys_of['recorded'])}) than this code's protocol gives ({keys_of['now']}): "
+                  f"`--datasets {name}` computes them again."]
     older = {n: sum(c.values()) for n, c in args.get("cached_by_other_code", {}).items()}
     if older:
         lines += ["", "Read from the cache, computed by other code than this run's (code fingerprints in "

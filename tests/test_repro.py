@@ -291,3 +291,39 @@ def test_results_of_other_code_are_flagged_and_recompute_redoes_them(data_home, 
     assert calls == ["lmnn"] and not caplog.records
     assert "other code" not in (out / "table1.md").read_text()
     assert {json.loads(p.read_text())["code"] for p in out.glob("cache/**/0/*.json")} == {"edited0code00"}
+
+
+def test_kept_rows_computed_under_another_protocol_are_named(data_home, tmp_path, monkeypatch):
+    """splits.csv records each row's cache key; a run that keeps rows whose protocol has changed
+    since says so (table1.md, run.json, a warning) until that data set is run again."""
+    from dataclasses import replace
+    out = tmp_path / "out"
+    common = ["--methods", "knn_euclidean", "--splits", "1", "--out", str(out), "--data-home", data_home, "-q"]
+    assert repro.main(["--datasets", "iris", "wine"] + common) == 0
+    with open(out / "splits.csv") as fh:
+        keys = {r["dataset"]: r["cache_key"] for r in csv.DictReader(fh)}
+    assert keys == {n: repro._key_hash(repro.cache_key(n, seed=0, fast=False)) for n in ("iris", "wine")}
+    assert repro.main(["--datasets", "wine"] + common) == 0                  # same protocol: nothing to say
+    assert "other inputs" not in (out / "table1.md").read_text()
+    monkeypatch.setitem(repro.PROTOCOLS, "iris", replace(repro.PROTOCOLS["iris"], pca_dims=2))
+    assert repro.main(["--datasets", "wine"] + common) == 0
+    md = (out / "table1.md").read_text()
+    now = repro._key_hash(repro.cache_key("iris", seed=0, fast=False))
+    assert f"kept rows of iris were computed under other inputs** (cache key {keys['iris']})" in md
+    assert f"({now}): `--datasets iris`" in md and "kept rows of wine" not in md
+    assert json.loads((out / "run.json").read_text())["args"]["kept_under_other_inputs"] == {
+        "iris": {"recorded": [keys["iris"]], "now": now}}
+    with open(out / "splits.csv") as fh:                                      # carried forward, not replaced
+        assert {r["dataset"]: r["cache_key"] for r in csv.DictReader(fh)}["iris"] == keys["iris"]
+    assert repro.main(["--datasets", "iris"] + common) == 0                  # computed again: settled
+    assert "other inputs" not in (out / "table1.md").read_text()
+    # rows from summaries older than the column are not checked
+    with open(out / "splits.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(out / "splits.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=[f for f in rows[0] if f != "cache_key"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    monkeypatch.setitem(repro.PROTOCOLS, "iris", replace(repro.PROTOCOLS["iris"], pca_dims=3))
+    assert repro.main(["--datasets", "wine"] + common) == 0
+    assert "other inputs" not in (out / "table1.md").read_text()
