@@ -841,10 +841,8 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
     if kept:
         logger.info("kept the results of %s from the summary files in %s (not recomputed)", ", ".join(kept), out_dir)
     stale = _kept_under_other_inputs(kept_records, seed=seed, fast=fast)
-    for name, keys_of in stale.items():
-        logger.warning("the kept rows of %s were computed under other inputs (cache key %s) than this code's "
-                       "protocol gives (%s): --datasets %s computes them again", name, ", ".join(keys_of["recorded"]),
-                       keys_of["now"], name)
+    for name, found in stale.items():
+        logger.warning("%s", _stale_message(name, found, seed=seed, fast=fast))
     write_outputs(out_dir, _in_table_order(order, kept_rows + rows), dict(datasets=list(datasets), methods=list(methods),
                   fast=fast, n_splits=n_splits, seed=seed, cache_keys=keys, kept_from_earlier_runs=kept,
                   kept_under_other_inputs=stale, code=code_fingerprint(),
@@ -888,18 +886,33 @@ def _earlier_results(out_dir, datasets, methods=None, *, seed: int, fast: bool):
 
 
 def _kept_under_other_inputs(records, *, seed: int, fast: bool) -> dict:
-    """``{dataset: {"recorded": [hashes], "now": hash}}`` for the kept split records (read back
-    from ``splits.csv``) whose recorded cache key differs from the key this code's protocol
-    gives: rows a protocol change left behind. Records without one (older summaries) are not
-    checked."""
+    """``{dataset: {"methods": [...], "recorded": [hashes], "now": hash}}`` for the kept split
+    records (read back from ``splits.csv``) whose recorded cache key differs from the key this
+    code gives now (:func:`cache_key`: the protocol, seed, mode and package version), e.g. rows
+    a protocol change left behind. Records without one (older summaries) are not checked."""
     now, stale = {}, {}
     for r in records:
         name, recorded = r["dataset"], r.get("cache_key") or ""
         if name not in now:
             now[name] = _key_hash(cache_key(name, seed=seed, fast=fast))
         if recorded and recorded != now[name]:
-            stale.setdefault(name, {"recorded": set(), "now": now[name]})["recorded"].add(recorded)
-    return {name: {"recorded": sorted(s["recorded"]), "now": s["now"]} for name, s in stale.items()}
+            found = stale.setdefault(name, {"methods": set(), "recorded": set(), "now": now[name]})
+            found["methods"].add(r["method"])
+            found["recorded"].add(recorded)
+    return {name: {"methods": [m for m in METHODS if m in s["methods"]], "recorded": sorted(s["recorded"]),
+                   "now": s["now"]} for name, s in stale.items()}
+
+
+def _stale_message(name: str, found: dict, *, seed: int, fast: bool) -> str:
+    """What to say about data set ``name``'s kept rows that :func:`_kept_under_other_inputs` found,
+    with the command that computes them again under this run's seed and mode."""
+    rows = ", ".join(METHODS[m] for m in found["methods"])
+    command = f"--datasets {name}" + (f" --methods {' '.join(found['methods'])}"
+                                      if set(found["methods"]) != set(METHODS) else "")
+    command += (" --fast" if fast else "") + (f" --seed {seed}" if seed else "")
+    return (f"the kept rows of {name} ({rows}) were computed under other inputs (cache key "
+            f"{', '.join(found['recorded'])}) than this code gives now ({found['now']}: the protocol, seed, "
+            f"mode or package version changed since); `{command}` computes them again")
 
 
 def _in_table_order(order, items):
@@ -1016,10 +1029,9 @@ def write_outputs(out_dir, rows, args, walls, total):
             computed += f" ({', '.join(METHODS[m] for m in METHODS if m in args['methods'])})"
         lines += ["", f"Rows of {', '.join(args['kept_from_earlier_runs'])} were kept from an earlier run's "
                   f"summary files (same seed and mode); this run computed {computed}."]
-    for name, keys_of in args.get("kept_under_other_inputs", {}).items():
-        lines += ["", f"**The kept rows of {name} were computed under other inputs** (cache key "
-                  f"{', '.join(keys_of['recorded'])}) than this code's protocol gives ({keys_of['now']}): "
-                  f"`--datasets {name}` computes them again."]
+    for name, found in args.get("kept_under_other_inputs", {}).items():
+        message = _stale_message(name, found, seed=args["seed"], fast=args["fast"])
+        lines += ["", f"**{message[0].upper()}{message[1:]}.**"]
     older = {n: sum(c.values()) for n, c in args.get("cached_by_other_code", {}).items()}
     if older:
         lines += ["", "Read from the cache, computed by other code than this run's (code fingerprints in "

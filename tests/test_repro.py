@@ -293,31 +293,40 @@ def test_results_of_other_code_are_flagged_and_recompute_redoes_them(data_home, 
     assert {json.loads(p.read_text())["code"] for p in out.glob("cache/**/0/*.json")} == {"edited0code00"}
 
 
-def test_kept_rows_computed_under_another_protocol_are_named(data_home, tmp_path, monkeypatch):
+def test_kept_rows_computed_under_another_protocol_are_named(data_home, tmp_path, monkeypatch, caplog):
     """splits.csv records each row's cache key; a run that keeps rows whose protocol has changed
-    since says so (table1.md, run.json, a warning) until that data set is run again."""
+    since names them, by method (table1.md, run.json, a warning), until they are computed again."""
     from dataclasses import replace
     out = tmp_path / "out"
-    common = ["--methods", "knn_euclidean", "--splits", "1", "--out", str(out), "--data-home", data_home, "-q"]
-    assert repro.main(["--datasets", "iris", "wine"] + common) == 0
+    common = ["--splits", "1", "--out", str(out), "--data-home", data_home, "-q"]
+    both = ["--methods", "knn_euclidean", "knn_lda"]
+    assert repro.main(["--datasets", "iris", "wine"] + both + common) == 0
     with open(out / "splits.csv") as fh:
         keys = {r["dataset"]: r["cache_key"] for r in csv.DictReader(fh)}
     assert keys == {n: repro._key_hash(repro.cache_key(n, seed=0, fast=False)) for n in ("iris", "wine")}
-    assert repro.main(["--datasets", "wine"] + common) == 0                  # same protocol: nothing to say
-    assert "other inputs" not in (out / "table1.md").read_text()
-    monkeypatch.setitem(repro.PROTOCOLS, "iris", replace(repro.PROTOCOLS["iris"], pca_dims=2))
-    assert repro.main(["--datasets", "wine"] + common) == 0
+    assert repro.main(["--datasets", "wine"] + both + common) == 0           # same protocol: nothing to say
     md = (out / "table1.md").read_text()
+    assert "Rows of iris were kept" in md and "other inputs" not in md
+    monkeypatch.setitem(repro.PROTOCOLS, "iris", replace(repro.PROTOCOLS["iris"], pca_dims=2))
     now = repro._key_hash(repro.cache_key("iris", seed=0, fast=False))
-    assert f"kept rows of iris were computed under other inputs** (cache key {keys['iris']})" in md
-    assert f"({now}): `--datasets iris`" in md and "kept rows of wine" not in md
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        assert repro.main(["--datasets", "wine"] + both + common) == 0
+    md = (out / "table1.md").read_text()
+    said = (f"kept rows of iris (kNN Euclidean, kNN LDA) were computed under other inputs (cache key {keys['iris']}) "
+            f"than this code gives now ({now}: ")
+    assert said in md and "`--datasets iris --methods knn_euclidean knn_lda` computes them again" in md
+    assert "kept rows of wine" not in md and any(said in r.getMessage() for r in caplog.records)
     assert json.loads((out / "run.json").read_text())["args"]["kept_under_other_inputs"] == {
-        "iris": {"recorded": [keys["iris"]], "now": now}}
+        "iris": {"methods": ["knn_euclidean", "knn_lda"], "recorded": [keys["iris"]], "now": now}}
     with open(out / "splits.csv") as fh:                                      # carried forward, not replaced
         assert {r["dataset"]: r["cache_key"] for r in csv.DictReader(fh)}["iris"] == keys["iris"]
-    assert repro.main(["--datasets", "iris"] + common) == 0                  # computed again: settled
+    # one method computed again: the other is still named, with the command for it alone
+    assert repro.main(["--datasets", "iris", "--methods", "knn_euclidean"] + common) == 0
+    md = (out / "table1.md").read_text()
+    assert "kept rows of iris (kNN LDA) were" in md and "`--datasets iris --methods knn_lda` computes" in md
+    assert repro.main(["--datasets", "iris"] + both + common) == 0            # both computed again: settled
     assert "other inputs" not in (out / "table1.md").read_text()
-    # rows from summaries older than the column are not checked
+    # rows from summaries older than the column are kept, not checked
     with open(out / "splits.csv") as fh:
         rows = list(csv.DictReader(fh))
     with open(out / "splits.csv", "w", newline="") as fh:
@@ -325,5 +334,12 @@ def test_kept_rows_computed_under_another_protocol_are_named(data_home, tmp_path
         w.writeheader()
         w.writerows(rows)
     monkeypatch.setitem(repro.PROTOCOLS, "iris", replace(repro.PROTOCOLS["iris"], pca_dims=3))
-    assert repro.main(["--datasets", "wine"] + common) == 0
-    assert "other inputs" not in (out / "table1.md").read_text()
+    assert repro.main(["--datasets", "wine"] + both + common) == 0
+    md = (out / "table1.md").read_text()
+    assert "Rows of iris were kept" in md and "other inputs" not in md
+
+
+def test_the_command_for_stale_rows_keeps_the_runs_seed_and_mode():
+    found = {"methods": list(repro.METHODS), "recorded": ["abc"], "now": "def"}
+    assert "`--datasets bal` computes" in repro._stale_message("bal", found, seed=0, fast=False)
+    assert "`--datasets bal --fast --seed 3` computes" in repro._stale_message("bal", found, seed=3, fast=True)
