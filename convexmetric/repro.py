@@ -74,6 +74,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_int
 from .datasets import NEWS_18828_HEADER_LINES
 from .validation import ValidationStopper, validation_split  # noqa: F401 (re-exported)
 
@@ -165,8 +166,7 @@ class Protocol:
     header_lines: tuple | None = None
 
     def __post_init__(self):
-        if isinstance(self.passes, bool) or not isinstance(self.passes, (int, np.integer)) or self.passes < 1:
-            raise ValueError(f"passes must be a positive integer, got {self.passes!r}")
+        self.passes = check_int("passes", self.passes)
         if self.header_lines is not None:
             from .datasets import header_prefixes
             if not self.bag_of_words:
@@ -313,8 +313,7 @@ def knn_predict_sparse(X_train, y_train, X_test, k: int = 3, block_rows: int = 2
     """
     import scipy.sparse as sparse
     from .classify import nearest_by_distance_then_index, vote_with_tie_breaking
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = check_int("k", k)
     Xtr = sparse.csr_matrix(X_train, dtype=np.float64)
     Xte = sparse.csr_matrix(X_test, dtype=np.float64)
     if Xtr.shape[1] != Xte.shape[1]:
@@ -623,9 +622,7 @@ def multipass_solutions(data: SplitData, passes: int | None = None):
     pass's metric and solves again, warm-started from it, until the targets no longer change
     or ``passes`` (default: the protocol's) passes are done.
     """
-    passes = data.proto.passes if passes is None else passes
-    if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 1:
-        raise ValueError(f"passes must be a positive integer, got {passes!r}")
+    passes = data.proto.passes if passes is None else check_int("passes", passes)
     p, sol = data.single()
     yield 1, p, sol
     for n in range(2, passes + 1):
@@ -910,7 +907,7 @@ def _stale_message(name: str, found: dict, *, seed: int, fast: bool) -> str:
     command = f"--datasets {name}" + (f" --methods {' '.join(found['methods'])}"
                                       if set(found["methods"]) != set(METHODS) else "")
     command += (" --fast" if fast else "") + (f" --seed {seed}" if seed else "")
-    return (f"the kept rows of {name} ({rows}) were computed under other inputs (cache key "
+    return (f"The kept rows of {name} ({rows}) were computed under other inputs (cache key "
             f"{', '.join(found['recorded'])}) than this code gives now ({found['now']}: the protocol, seed, "
             f"mode or package version changed since); `{command}` computes them again")
 
@@ -1030,8 +1027,7 @@ def write_outputs(out_dir, rows, args, walls, total):
         lines += ["", f"Rows of {', '.join(args['kept_from_earlier_runs'])} were kept from an earlier run's "
                   f"summary files (same seed and mode); this run computed {computed}."]
     for name, found in args.get("kept_under_other_inputs", {}).items():
-        message = _stale_message(name, found, seed=args["seed"], fast=args["fast"])
-        lines += ["", f"**{message[0].upper()}{message[1:]}.**"]
+        lines += ["", f"**{_stale_message(name, found, seed=args['seed'], fast=args['fast'])}.**"]
     older = {n: sum(c.values()) for n, c in args.get("cached_by_other_code", {}).items()}
     if older:
         lines += ["", "Read from the cache, computed by other code than this run's (code fingerprints in "
