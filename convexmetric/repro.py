@@ -10,6 +10,11 @@ Run ``convexmetric-repro`` (or ``python -m paper_repro`` from the repository) to
 * ``results/cache/<dataset>/<key>/<split>/<method>.json`` (``cache/fast/...`` in fast
   mode): each result as it is computed, so an interrupted run resumes where it stopped.
 
+The cache is not committed, but ``splits.csv`` is, with each result's cache key and code
+fingerprint: a run that finds no cache record takes a result from ``splits.csv`` when it was
+computed under the same key (same seed and mode), so a fresh clone resumes a long run from
+the committed summary instead of computing it again.
+
 ``--fast`` writes to ``results/fast/`` unless ``--out`` says otherwise, so a quick look
 never overwrites the committed full-protocol tables.
 
@@ -778,7 +783,10 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
     """
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
-    walls, keys, other_code = {}, {}, {}
+    walls, keys, other_code, summarised = {}, {}, {}, {}
+    every, order = _summary_records(out_dir, seed=seed, fast=fast)
+    kept_records = [r for r in every if not (r["dataset"] in datasets and r["method"] in methods)]
+    resumed = _resumable(every, datasets, methods, seed=seed, fast=fast)
     for name in datasets:
         proto = PROTOCOLS[name]
         key = cache_key(name, seed=seed, fast=fast)
@@ -789,9 +797,12 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
         t0 = time.perf_counter()
         reused = other_code[name] = {}     # fingerprint of the code that computed it -> cached results kept
         for split in range(splits):
-            kept = {m: _read_record(cache / str(split) / f"{m}.json", key) for m in methods}
+            kept = {m: _read_record(cache / str(split) / f"{m}.json", key) or resumed.get((name, split, m))
+                    for m in methods}
             older = {m: _other_code(rec) for m, rec in kept.items() if rec is not None}
             todo = [m for m in methods if kept[m] is None or (recompute and older[m])]
+            summarised[name] = summarised.get(name, 0) + sum("from_summary" in kept[m] for m in methods
+                                                             if m not in todo)
             if not recompute:
                 for c in filter(None, older.values()):
                     reused[c] = reused.get(c, 0) + 1
@@ -828,11 +839,14 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
         walls[name] = time.perf_counter() - t0
         if reused:
             _warn_other_code(name, reused)
-    kept_records, order = _earlier_results(out_dir, datasets, methods, seed=seed, fast=fast)
+    for name, n in summarised.items():
+        if n:
+            logger.info("%d results of %s were read from %s (the cache has no record of them)", n, name,
+                        out_dir / "splits.csv")
     reference = reference or _default_reference(home)
     order = list(dict.fromkeys(list(order) + list(datasets)))    # the earlier table's, then new data sets
     rows = summarize(out_dir, datasets, methods, fast, n_splits, reference, seed=seed, kept_records=kept_records,
-                     order=order)
+                     order=order, resumed=resumed)
     kept_rows = _kept_rows(kept_records, reference)
     kept = list(dict.fromkeys(r["dataset"] for r in kept_rows))
     if kept:
@@ -843,18 +857,19 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
     write_outputs(out_dir, _in_table_order(order, kept_rows + rows), dict(datasets=list(datasets), methods=list(methods),
                   fast=fast, n_splits=n_splits, seed=seed, cache_keys=keys, kept_from_earlier_runs=kept,
                   kept_under_other_inputs=stale, code=code_fingerprint(),
+                  read_from_summary={n: c for n, c in summarised.items() if c},
                   cached_by_other_code={n: c for n, c in other_code.items() if c}),
                   walls, time.perf_counter() - t_start)
     return rows
 
 
-def _earlier_results(out_dir, datasets, methods=None, *, seed: int, fast: bool):
-    """``(records, order)``: the split records of other rows from the summary files in ``out_dir``.
+def _summary_records(out_dir, *, seed: int, fast: bool):
+    """``(records, order)``: every split record of the summary files in ``out_dir`` (strings).
 
     The summaries grow one data set (or method) at a time (MNIST alone takes an hour): a
-    run rewrites the rows of its own data sets and methods (default: every method) and
-    keeps every other row's split records (``splits.csv``, from which those rows are
-    recomputed), provided they were made with the same base seed and mode (``run.json``).
+    run rewrites the rows of its own data sets and methods and keeps every other row's
+    split records (``splits.csv``, from which those rows are recomputed), provided they
+    were made with the same base seed and mode (``run.json``); see also :func:`_resumable`.
     ``order`` lists every data set of the earlier table in its order. Anything unreadable
     is reported and dropped, never guessed.
     """
@@ -871,15 +886,32 @@ def _earlier_results(out_dir, datasets, methods=None, *, seed: int, fast: bool):
         for r in every:
             if r["dataset"] not in PROTOCOLS or r["method"] not in METHODS:
                 raise ValueError(f"unknown data set or method in {r}")
-            float(r["error"]), float(r["wall_time"]), int(r["n_train"]), int(r["n_test"])
+            int(r["split"]), float(r["error"]), float(r["wall_time"]), int(r["n_train"]), int(r["n_test"])
             float(r["relative_gap"] or 0.0)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         logger.warning("the summary files in %s cannot be read back (%s): only this run's data sets are "
                        "written", out_dir, exc)
         return [], []
     order = list(dict.fromkeys(r["dataset"] for r in every))
-    redone = set(METHODS if methods is None else methods)
-    return [r for r in every if not (r["dataset"] in datasets and r["method"] in redone)], order
+    return every, order
+
+
+def _resumable(records, datasets, methods, *, seed: int, fast: bool) -> dict:
+    """``{(dataset, split, method): record}``: the summary's records of this run's data sets and
+    methods computed under the cache key this code gives now (:func:`cache_key`), which a run
+    takes where its cache has no record: the cache is not committed, ``splits.csv`` is. Records
+    without a key (older summaries) are not taken."""
+    now = {name: _key_hash(cache_key(name, seed=seed, fast=fast)) for name in datasets}
+    return {(r["dataset"], int(r["split"]), r["method"]): dict(_as_record(r), from_summary=True)
+            for r in records if r["dataset"] in now and r["method"] in methods
+            and r.get("cache_key") == now[r["dataset"]]}
+
+
+def _as_record(row: dict) -> dict:
+    """A ``splits.csv`` row (strings) with the fields a table row is computed from as numbers."""
+    return dict(row, error=float(row["error"]), wall_time=float(row["wall_time"]),
+                relative_gap=float(row["relative_gap"]) if row.get("relative_gap") else None,
+                n_train=int(row["n_train"]), n_test=int(row["n_test"]))
 
 
 def _kept_under_other_inputs(records, *, seed: int, fast: bool) -> dict:
@@ -920,13 +952,16 @@ def _in_table_order(order, items):
     return sorted(items, key=lambda r: (order.index(r["dataset"]), rank[r["method"]]))
 
 
-def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, seed=0, kept_records=(), order=None):
+def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, seed=0, kept_records=(), order=None,
+              resumed=None):
     """Mean and standard deviation over the cached splits of this seed and protocol, beside the paper's number.
 
-    ``splits.csv`` gets every cached record of these data sets and ``kept_records`` (other
-    data sets' records from an earlier run, see :func:`_earlier_results`), data sets in
-    ``order`` (default: the kept ones first).
+    ``splits.csv`` gets every cached record of these data sets, else their record in
+    ``resumed`` (from the summary, see :func:`_resumable`), and ``kept_records`` (other rows'
+    records from an earlier run, see :func:`_summary_records`), data sets in ``order``
+    (default: the kept ones first).
     """
+    resumed = resumed or {}
     paper = read_paper(reference)
     rows, all_records = [], []
     for name in datasets:
@@ -936,7 +971,8 @@ def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, see
         for m in methods:
             recs = []
             for split in range(splits):
-                rec = _read_record(_cache_dir(out_dir, name, key) / str(split) / f"{m}.json", key)
+                rec = (_read_record(_cache_dir(out_dir, name, key) / str(split) / f"{m}.json", key)
+                       or resumed.get((name, split, m)))
                 if rec is not None:
                     recs.append(rec)
             if recs:
@@ -967,19 +1003,17 @@ def _kept_rows(records, reference=None) -> list:
     paper = read_paper(reference)
     groups: dict = {}
     for r in records:
-        groups.setdefault((r["dataset"], r["method"]), []).append({
-            "error": float(r["error"]), "wall_time": float(r["wall_time"]),
-            "relative_gap": float(r["relative_gap"]) if r.get("relative_gap") else None,
-            "n_train": int(r["n_train"]), "n_test": int(r["n_test"])})
+        groups.setdefault((r["dataset"], r["method"]), []).append(_as_record(r))
     return [_summary_row(name, m, recs, paper) for (name, m), recs in groups.items()]
 
 
 def _write_split_records(out_dir: Path, records) -> None:
     """Every cached (data set, split, method) result in one CSV (``splits.csv``), each with the hash
-    of the cache key it was computed under (:func:`_kept_under_other_inputs` compares it)."""
+    of the cache key it was computed under (:func:`_kept_under_other_inputs` and :func:`_resumable`
+    compare it) and the fingerprint of the code that computed it."""
     fields = ["dataset", "split", "method", "error", "objective", "relative_gap", "status", "solver", "nit",
               "wall_time", "seed", "n_train", "n_test", "fast", "n_fit", "prep_time", "val_error",
-              "test_error_final", "relative_gap_final", "cache_key"]
+              "test_error_final", "relative_gap_final", "cache_key", "code"]
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "splits.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")

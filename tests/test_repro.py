@@ -112,6 +112,7 @@ def test_damaged_or_foreign_cache_entry_is_recomputed_with_a_warning(data_home, 
     [entry] = out.glob("cache/**/1/knn_euclidean.json")
     good = entry.read_text()
     entry.write_text(good[: len(good) // 2])           # truncated by a crash or a full disk
+    (out / "splits.csv").unlink()                      # else the summary's copy of the result is taken
     calls = _counting(monkeypatch)
     with caplog.at_level("WARNING", logger="convexmetric.repro"):
         assert timeless(run()) == first
@@ -121,6 +122,7 @@ def test_damaged_or_foreign_cache_entry_is_recomputed_with_a_warning(data_home, 
     rec = json.loads(entry.read_text())
     rec["cache_key"]["seed"], rec["error"] = 7, 99.0
     entry.write_text(json.dumps(rec))
+    (out / "splits.csv").unlink()
     caplog.clear()
     with caplog.at_level("WARNING", logger="convexmetric.repro"):
         assert timeless(run()) == first
@@ -278,7 +280,7 @@ def test_results_of_other_code_are_flagged_and_recompute_redoes_them(data_home, 
     assert json.loads((out / "run.json").read_text())["args"]["cached_by_other_code"] == {"iris": {now: 2}}
     # a result computed now from a single solution kept from the other code is that code's too
     [lmnn], [knn] = out.glob("cache/**/0/lmnn.json"), out.glob("cache/**/0/knn_euclidean.json")
-    lmnn.unlink(), knn.unlink()
+    lmnn.unlink(), knn.unlink(), (out / "splits.csv").unlink()   # the summary holds them too
     run()
     assert calls == methods and solves == [] and json.loads(lmnn.read_text())["code"] == now
     assert json.loads(knn.read_text())["code"] == "edited0code00"   # computed after it, using no solution
@@ -343,3 +345,52 @@ def test_the_command_for_stale_rows_keeps_the_runs_seed_and_mode():
     found = {"methods": list(repro.METHODS), "recorded": ["abc"], "now": "def"}
     assert "`--datasets bal` computes" in repro._stale_message("bal", found, seed=0, fast=False)
     assert "`--datasets bal --fast --seed 3` computes" in repro._stale_message("bal", found, seed=3, fast=True)
+
+
+def test_a_fresh_clone_resumes_from_the_committed_summary(data_home, tmp_path, monkeypatch, caplog):
+    """The cache is not committed, splits.csv is: a run without a cache takes the results
+    splits.csv holds under the same cache key, computes only the missing ones, takes nothing
+    computed under other inputs, and flags (or with --recompute redoes) other code's."""
+    import shutil
+    from dataclasses import replace
+    out = tmp_path / "out"
+    common = ["--datasets", "iris", "--methods", "knn_euclidean", "knn_lda", "--out", str(out), "--data-home",
+              data_home, "-q"]
+    assert repro.main(common + ["--splits", "2"]) == 0
+    table, splits = (out / "table1.csv").read_text(), (out / "splits.csv").read_text()
+    with open(out / "splits.csv") as fh:
+        assert {r["code"] for r in csv.DictReader(fh)} == {repro.code_fingerprint()}
+    shutil.rmtree(out / "cache")                                 # a fresh clone of the repository
+    calls = _counting(monkeypatch)
+    assert repro.main(common + ["--splits", "2"]) == 0
+    assert calls == [] and (out / "table1.csv").read_text() == table and (out / "splits.csv").read_text() == splits
+    assert json.loads((out / "run.json").read_text())["args"]["read_from_summary"] == {"iris": 4}
+    assert repro.main(common + ["--splits", "3"]) == 0            # one more split: only it is computed
+    assert calls == ["knn_euclidean", "knn_lda"]
+    assert [(r[0], r[1]) for r in _split_rows(out)] == [(m, s) for m in ("knn_euclidean", "knn_lda") for s in "012"]
+    assert [r for r in _split_rows(out) if r[1] != "2"] == [r for r in _split_rows(out, splits) if r[1] != "2"]
+    # a result the summary holds under other inputs is computed again, never taken
+    shutil.rmtree(out / "cache")
+    calls.clear()
+    monkeypatch.setitem(repro.PROTOCOLS, "iris", replace(repro.PROTOCOLS["iris"], pca_dims=2))
+    assert repro.main(common + ["--splits", "2"]) == 0
+    assert calls == ["knn_euclidean", "knn_lda"] * 2
+    # taken from the summary but computed by other code: flagged, and --recompute computes it again
+    shutil.rmtree(out / "cache")
+    calls.clear()
+    (out / "splits.csv").write_text((out / "splits.csv").read_text().replace(repro.code_fingerprint(), "edited0code00"))
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        assert repro.main(common + ["--splits", "2"]) == 0
+    assert calls == [] and any("4 cached results of iris" in r.getMessage() and "edited0code00" in r.getMessage()
+                               for r in caplog.records)
+    assert "computed by other code than this run's" in (out / "table1.md").read_text()
+    assert repro.main(common + ["--splits", "2", "--recompute"]) == 0
+    assert calls == ["knn_euclidean", "knn_lda"] * 2
+    with open(out / "splits.csv") as fh:
+        assert {r["code"] for r in csv.DictReader(fh)} == {repro.code_fingerprint()}
+
+
+def _split_rows(out, text=None):
+    """``(method, split, error, cache_key)`` of each row of ``out/splits.csv`` (or of ``text``)."""
+    rows = csv.DictReader((text if text is not None else (out / "splits.csv").read_text()).splitlines())
+    return [(r["method"], r["split"], r["error"], r["cache_key"]) for r in rows]
