@@ -11,9 +11,9 @@ Run ``convexmetric-repro`` (or ``python -m paper_repro`` from the repository) to
   mode): each result as it is computed, so an interrupted run resumes where it stopped.
 
 The cache is not committed, but ``splits.csv`` is, with each result's cache key and code
-fingerprint: a run that finds no cache record takes a result from ``splits.csv`` when it was
-computed under the same key (same seed and mode), so a fresh clone resumes a long run from
-the committed summary instead of computing it again.
+fingerprint, and a run rewrites it after each split: where the cache has no file, a run takes
+a result from ``splits.csv`` computed under the same key (same seed and mode), so a fresh
+clone resumes a long run from the committed summary instead of computing it again.
 
 ``--fast`` writes to ``results/fast/`` unless ``--out`` says otherwise, so a quick look
 never overwrites the committed full-protocol tables.
@@ -74,6 +74,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -720,11 +721,13 @@ def _other_code(rec: dict) -> str | None:
     return None if rec.get("code") == code_fingerprint() else (rec.get("code") or "not recorded")
 
 
-def _warn_other_code(what: str, counts: dict) -> None:
-    """Say that ``sum(counts.values())`` cached results of ``what`` came from other code, by fingerprint."""
-    logger.warning("%d cached results of %s were computed by other code than this run's (%s) and are reported "
-                   "as they are (code fingerprints: %s); --recompute computes them again", sum(counts.values()),
-                   what, code_fingerprint(), ", ".join(f"{c}: {n}" for c, n in counts.items()))
+def _warn_other_code(what: str, counts: dict, source: str = "the cache") -> None:
+    """Say that ``sum(counts.values())`` results of ``what`` kept from ``source`` came from other code,
+    by fingerprint."""
+    logger.warning("%d results of %s kept from %s were computed by other code than this run's (%s) and are "
+                   "reported as they are (code fingerprints: %s); --recompute computes them again",
+                   sum(counts.values()), what, source, code_fingerprint(),
+                   ", ".join(f"{c}: {n}" for c, n in counts.items()))
 
 
 def _key_hash(key: dict) -> str:
@@ -777,9 +780,13 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
     """Run (or resume) the reproduction; return the summary rows.
 
     Results cached under ``out_dir/cache`` with the same inputs (see :func:`cache_key`)
-    are reused; missing, damaged or stale ones are computed. Cached results computed by
-    other code (:func:`code_fingerprint`) are reused with a warning, or with ``recompute``
-    computed again. ``download`` fetches missing data files from their public source.
+    are reused, and where the cache has no file, the rows of ``splits.csv`` computed with
+    them (:func:`_resumable`); missing, damaged or stale ones are computed. The summary
+    files are rewritten after each split that computed a result, so an interrupted run
+    leaves every finished split in ``splits.csv`` (a split goes in when all of ``methods`` are
+    done on it). Kept results computed by other code (:func:`code_fingerprint`) are reused
+    with a warning, or with ``recompute`` computed again. ``download`` fetches missing data
+    files from their public source.
     """
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
@@ -787,6 +794,22 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
     every, order = _summary_records(out_dir, seed=seed, fast=fast)
     kept_records = [r for r in every if not (r["dataset"] in datasets and r["method"] in methods)]
     resumed = _resumable(every, datasets, methods, seed=seed, fast=fast)
+    reference = reference or _default_reference(home)
+    order = list(dict.fromkeys(list(order) + list(datasets)))    # the earlier table's, then new data sets
+    kept_rows = _kept_rows(kept_records, reference)
+    kept = list(dict.fromkeys(r["dataset"] for r in kept_rows))
+    stale = _kept_under_other_inputs(kept_records, seed=seed, fast=fast)
+
+    def write_summary():
+        rows = summarize(out_dir, datasets, methods, fast, n_splits, reference, seed=seed,
+                         kept_records=kept_records, order=order, resumed=resumed)
+        write_outputs(out_dir, _in_table_order(order, kept_rows + rows), dict(
+            datasets=list(datasets), methods=list(methods), fast=fast, n_splits=n_splits, seed=seed,
+            cache_keys=keys, kept_from_earlier_runs=kept, kept_under_other_inputs=stale, code=code_fingerprint(),
+            read_from_summary={n: c for n, c in summarised.items() if c},
+            cached_by_other_code={n: c for n, c in other_code.items() if c}), walls, time.perf_counter() - t_start)
+        return rows
+
     for name in datasets:
         proto = PROTOCOLS[name]
         key = cache_key(name, seed=seed, fast=fast)
@@ -795,13 +818,18 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
         splits = n_splits or (proto.fast_splits if fast else proto.n_splits)
         raw = None
         t0 = time.perf_counter()
-        reused = other_code[name] = {}     # fingerprint of the code that computed it -> cached results kept
+        reused = other_code[name] = {}     # fingerprint of the code that computed it -> kept results
+        beyond = sorted({s for n, s, _ in resumed if n == name and s >= splits})
+        if beyond:
+            logger.warning("splits.csv holds results of %s's splits %s, beyond the %d of this run, under its "
+                           "inputs; the summary written now leaves them out", name,
+                           ", ".join(str(s + 1) for s in beyond), splits)
         for split in range(splits):
-            kept = {m: _read_record(cache / str(split) / f"{m}.json", key) or resumed.get((name, split, m))
-                    for m in methods}
-            older = {m: _other_code(rec) for m, rec in kept.items() if rec is not None}
-            todo = [m for m in methods if kept[m] is None or (recompute and older[m])]
-            summarised[name] = summarised.get(name, 0) + sum("from_summary" in kept[m] for m in methods
+            found = {m: _cached_or_summarised(cache / str(split) / f"{m}.json", key, resumed, (name, split, m))
+                     for m in methods}
+            older = {m: _other_code(rec) for m, rec in found.items() if rec is not None}
+            todo = [m for m in methods if found[m] is None or (recompute and older[m])]
+            summarised[name] = summarised.get(name, 0) + sum("from_summary" in found[m] for m in methods
                                                              if m not in todo)
             if not recompute:
                 for c in filter(None, older.values()):
@@ -836,31 +864,20 @@ def run(datasets, methods, out_dir, *, fast=False, n_splits=None, seed=0, home=N
                 logger.info(msg)
                 if progress:
                     print(msg, file=sys.stderr, flush=True)
+            write_summary()
         walls[name] = time.perf_counter() - t0
         if reused:
-            _warn_other_code(name, reused)
-    for name, n in summarised.items():
-        if n:
-            logger.info("%d results of %s were read from %s (the cache has no record of them)", n, name,
-                        out_dir / "splits.csv")
-    reference = reference or _default_reference(home)
-    order = list(dict.fromkeys(list(order) + list(datasets)))    # the earlier table's, then new data sets
-    rows = summarize(out_dir, datasets, methods, fast, n_splits, reference, seed=seed, kept_records=kept_records,
-                     order=order, resumed=resumed)
-    kept_rows = _kept_rows(kept_records, reference)
-    kept = list(dict.fromkeys(r["dataset"] for r in kept_rows))
+            _warn_other_code(name, reused, "the cache or splits.csv")
+        if summarised[name]:
+            msg = f"[{name}] {summarised[name]} results read from {out_dir / 'splits.csv'} (the cache has none)"
+            logger.info(msg)
+            if progress:
+                print(msg, file=sys.stderr, flush=True)
     if kept:
         logger.info("kept the results of %s from the summary files in %s (not recomputed)", ", ".join(kept), out_dir)
-    stale = _kept_under_other_inputs(kept_records, seed=seed, fast=fast)
     for name, found in stale.items():
         logger.warning("%s", _stale_message(name, found, seed=seed, fast=fast))
-    write_outputs(out_dir, _in_table_order(order, kept_rows + rows), dict(datasets=list(datasets), methods=list(methods),
-                  fast=fast, n_splits=n_splits, seed=seed, cache_keys=keys, kept_from_earlier_runs=kept,
-                  kept_under_other_inputs=stale, code=code_fingerprint(),
-                  read_from_summary={n: c for n, c in summarised.items() if c},
-                  cached_by_other_code={n: c for n, c in other_code.items() if c}),
-                  walls, time.perf_counter() - t_start)
-    return rows
+    return write_summary()
 
 
 def _summary_records(out_dir, *, seed: int, fast: bool):
@@ -886,8 +903,13 @@ def _summary_records(out_dir, *, seed: int, fast: bool):
         for r in every:
             if r["dataset"] not in PROTOCOLS or r["method"] not in METHODS:
                 raise ValueError(f"unknown data set or method in {r}")
-            int(r["split"]), float(r["error"]), float(r["wall_time"]), int(r["n_train"]), int(r["n_test"])
+            int(r["split"]), int(r["seed"]), float(r["wall_time"]), int(r["n_train"]), int(r["n_test"])
             float(r["relative_gap"] or 0.0)
+            if not 0.0 <= float(r["error"]) <= 100.0:
+                raise ValueError(f"error {r['error']!r} is not a percentage in {r}")
+        twice = {k: n for k, n in Counter((r["dataset"], r["split"], r["method"]) for r in every).items() if n > 1}
+        if twice:
+            raise ValueError(f"(data set, split, method) given more than once: {sorted(twice)}")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         logger.warning("the summary files in %s cannot be read back (%s): only this run's data sets are "
                        "written", out_dir, exc)
@@ -904,7 +926,15 @@ def _resumable(records, datasets, methods, *, seed: int, fast: bool) -> dict:
     now = {name: _key_hash(cache_key(name, seed=seed, fast=fast)) for name in datasets}
     return {(r["dataset"], int(r["split"]), r["method"]): dict(_as_record(r), from_summary=True)
             for r in records if r["dataset"] in now and r["method"] in methods
-            and r.get("cache_key") == now[r["dataset"]]}
+            and r.get("cache_key") == now[r["dataset"]] and int(r["seed"]) == seed + int(r["split"])}
+
+
+def _cached_or_summarised(path: Path, key: dict, resumed: dict, at: tuple) -> dict | None:
+    """The cached record at ``path`` (:func:`_read_record`), else, only where the cache has no file,
+    the summary's record ``resumed[at]`` (:func:`_resumable`): a damaged or foreign file is
+    recomputed, as its warning says, and then overwritten."""
+    rec = _read_record(path, key)
+    return resumed.get(at) if rec is None and not path.exists() else rec
 
 
 def _as_record(row: dict) -> dict:
@@ -971,8 +1001,8 @@ def summarize(out_dir, datasets, methods, fast, n_splits, reference=None, *, see
         for m in methods:
             recs = []
             for split in range(splits):
-                rec = (_read_record(_cache_dir(out_dir, name, key) / str(split) / f"{m}.json", key)
-                       or resumed.get((name, split, m)))
+                rec = _cached_or_summarised(_cache_dir(out_dir, name, key) / str(split) / f"{m}.json", key,
+                                            resumed, (name, split, m))
                 if rec is not None:
                     recs.append(rec)
             if recs:
@@ -1064,7 +1094,8 @@ def write_outputs(out_dir, rows, args, walls, total):
         lines += ["", f"**{_stale_message(name, found, seed=args['seed'], fast=args['fast'])}.**"]
     older = {n: sum(c.values()) for n, c in args.get("cached_by_other_code", {}).items()}
     if older:
-        lines += ["", "Read from the cache, computed by other code than this run's (code fingerprints in "
+        lines += ["", "Kept from the cache or `splits.csv`, computed by other code than this run's "
+                  "(code fingerprints in "
                   "`run.json`; `--recompute` computes them again): "
                   + ", ".join(f"{n} results of {name}" for name, n in older.items()) + "."]
     lines += ["", "Rows more than 1 point from the paper are discussed, with evidence, in "

@@ -112,7 +112,6 @@ def test_damaged_or_foreign_cache_entry_is_recomputed_with_a_warning(data_home, 
     [entry] = out.glob("cache/**/1/knn_euclidean.json")
     good = entry.read_text()
     entry.write_text(good[: len(good) // 2])           # truncated by a crash or a full disk
-    (out / "splits.csv").unlink()                      # else the summary's copy of the result is taken
     calls = _counting(monkeypatch)
     with caplog.at_level("WARNING", logger="convexmetric.repro"):
         assert timeless(run()) == first
@@ -122,7 +121,6 @@ def test_damaged_or_foreign_cache_entry_is_recomputed_with_a_warning(data_home, 
     rec = json.loads(entry.read_text())
     rec["cache_key"]["seed"], rec["error"] = 7, 99.0
     entry.write_text(json.dumps(rec))
-    (out / "splits.csv").unlink()
     caplog.clear()
     with caplog.at_level("WARNING", logger="convexmetric.repro"):
         assert timeless(run()) == first
@@ -275,7 +273,8 @@ def test_results_of_other_code_are_flagged_and_recompute_redoes_them(data_home, 
     with caplog.at_level("WARNING", logger="convexmetric.repro"):
         again = run()
     assert calls == [] and again == first                      # reused, not recomputed ...
-    assert any("2 cached results of iris" in r.getMessage() and now in r.getMessage() for r in caplog.records)
+    said = "2 results of iris kept from the cache or splits.csv"
+    assert any(said in r.getMessage() and now in r.getMessage() for r in caplog.records)
     assert "computed by other code than this run's" in (out / "table1.md").read_text()   # ... but flagged
     assert json.loads((out / "run.json").read_text())["args"]["cached_by_other_code"] == {"iris": {now: 2}}
     # a result computed now from a single solution kept from the other code is that code's too
@@ -381,8 +380,8 @@ def test_a_fresh_clone_resumes_from_the_committed_summary(data_home, tmp_path, m
     (out / "splits.csv").write_text((out / "splits.csv").read_text().replace(repro.code_fingerprint(), "edited0code00"))
     with caplog.at_level("WARNING", logger="convexmetric.repro"):
         assert repro.main(common + ["--splits", "2"]) == 0
-    assert calls == [] and any("4 cached results of iris" in r.getMessage() and "edited0code00" in r.getMessage()
-                               for r in caplog.records)
+    said = "4 results of iris kept from the cache or splits.csv"
+    assert calls == [] and any(said in r.getMessage() and "edited0code00" in r.getMessage() for r in caplog.records)
     assert "computed by other code than this run's" in (out / "table1.md").read_text()
     assert repro.main(common + ["--splits", "2", "--recompute"]) == 0
     assert calls == ["knn_euclidean", "knn_lda"] * 2
@@ -394,3 +393,53 @@ def _split_rows(out, text=None):
     """``(method, split, error, cache_key)`` of each row of ``out/splits.csv`` (or of ``text``)."""
     rows = csv.DictReader((text if text is not None else (out / "splits.csv").read_text()).splitlines())
     return [(r["method"], r["split"], r["error"], r["cache_key"]) for r in rows]
+
+
+def test_an_interrupted_run_leaves_its_finished_splits_in_the_summary(data_home, tmp_path, monkeypatch, caplog):
+    """The summary is rewritten after each split, so a run stopped in split 3 leaves splits 1
+    and 2 in splits.csv for a fresh clone, which then computes split 3 alone; a shorter run
+    says which of the summary's splits it leaves out, and an inconsistent summary is not used."""
+    import shutil
+    out = tmp_path / "out"
+    common = ["--datasets", "iris", "--methods", "knn_euclidean", "knn_lda", "--out", str(out), "--data-home",
+              data_home, "-q"]
+    real = repro.run_method
+
+    def stopped(method, data):
+        if data.seed == 2 and method == "knn_lda":
+            raise RuntimeError("the session ended")     # during split 3
+        return real(method, data)
+    monkeypatch.setattr(repro, "run_method", stopped)
+    with pytest.raises(RuntimeError, match="session ended"):
+        repro.main(common + ["--splits", "3"])
+    monkeypatch.setattr(repro, "run_method", real)
+    assert [(m, s) for m, s, *_ in _split_rows(out)] == [(m, s) for m in ("knn_euclidean", "knn_lda") for s in "01"]
+    shutil.rmtree(out / "cache")
+    calls = _counting(monkeypatch)
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        assert repro.main(common + ["--splits", "3"]) == 0
+    assert calls == ["knn_euclidean", "knn_lda"] and not caplog.records
+    full = (out / "splits.csv").read_text()
+    # a shorter run leaves split 3 out of the summary, and says so
+    shutil.rmtree(out / "cache")
+    with caplog.at_level("WARNING", logger="convexmetric.repro"):
+        assert repro.main(common + ["--splits", "2"]) == 0
+    assert any("splits 3, beyond the 2 of this run" in r.getMessage() for r in caplog.records)
+    assert len(_split_rows(out)) == 4
+    # a row whose seed is not its split's is computed again; a repeated row or an error that is
+    # no percentage makes the whole summary unreadable: reported, and every result computed
+    rows = list(csv.DictReader(full.splitlines()))
+    cases = {"seed": (lambda rs: rs[0].update(seed="7"), ["knn_euclidean"]),
+             "repeated": (lambda rs: rs.append(dict(rs[0])), ["knn_euclidean", "knn_lda"] * 3),
+             "no percentage": (lambda rs: rs[0].update(error="nan"), ["knn_euclidean", "knn_lda"] * 3)}
+    for what, (spoil, computed) in cases.items():
+        bad = [dict(r) for r in rows]
+        spoil(bad)
+        with open(out / "splits.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(bad)
+        shutil.rmtree(out / "cache", ignore_errors=True)    # the shorter run computed nothing
+        calls.clear()
+        assert repro.main(common + ["--splits", "3"]) == 0
+        assert calls == computed, what
